@@ -1,0 +1,6 @@
+"""``python -m app`` starts Ptycho Studio."""
+import sys
+
+from .main import main
+
+sys.exit(main())

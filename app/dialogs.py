@@ -1,0 +1,51 @@
+"""Message boxes the window opens. All are window-modal but opened with ``open()``, never
+``exec()``: the event loop keeps running (workers keep reporting) and offscreen tests can find,
+inspect and close them."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+
+def error_dialog(parent: QWidget, what: str, message: str, details: str = "") -> QMessageBox:
+    """What failed (headline), the message, and the traceback folded under 'Show Details…'."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Critical)
+    box.setWindowTitle("Ptycho Studio — error")
+    box.setText(what)
+    box.setInformativeText(message)
+    if details:
+        box.setDetailedText(details)
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    box.open()
+    return box
+
+
+def ask_overwrite(parent: QWidget, directory: Path, on_yes: Callable[[], None]) -> QMessageBox:
+    """Ask before writing into a directory that already holds a run; ``on_yes`` runs on Yes."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Overwrite run?")
+    box.setText(f"{directory} already contains a run.")
+    box.setInformativeText("Its model and history will be replaced. Continue?")
+    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+
+    def _done(result: int) -> None:
+        clicked = box.clickedButton()
+        if clicked is not None and box.standardButton(clicked) == QMessageBox.StandardButton.Yes:
+            on_yes()
+
+    box.finished.connect(_done)
+    box.open()
+    return box
+
+
+RUN_MARKERS = ("wts.h5.zip", "history.json")
+INFERENCE_MARKERS = ("reconstruction.npz",)
+
+
+def holds_run(directory: Path, markers: tuple[str, ...] = RUN_MARKERS) -> bool:
+    return directory.is_dir() and any((directory / m).exists() for m in markers)

@@ -1,0 +1,40 @@
+"""``ptycho-studio`` / ``python -m app``: open the main window.
+
+Kept light: no torch here. The window imports the engine's cheap API only and checks for CUDA
+in a worker thread after it is shown.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ptycho-studio", description="Train and run PINN ptychography models.")
+    parser.add_argument("--data", type=Path, help="scan file (NPZ) to open; default: the last one, else the demo")
+    parser.add_argument("--output", type=Path, help="output folder for the next run")
+    parser.add_argument("--no-cuda-check", action="store_true", help="do not probe for CUDA at start")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from PySide6.QtWidgets import QApplication
+
+    from .main_window import MainWindow
+    from .settings import APPLICATION, ORGANIZATION
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    window = MainWindow(data_file=args.data, output_dir=args.output, check_cuda=not args.no_cuda_check)
+    window.show()
+    return int(app.exec())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

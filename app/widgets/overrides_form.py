@@ -1,0 +1,215 @@
+"""The overrides form, generated from the engine's field schema (no hand-written fields)."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ptycho_engine.config.schema import FieldSpec
+
+from .collapsible import CollapsibleSection
+from .field_editor import FieldEditor
+
+GROUP_ORDER = ("model", "training", "data", "execution", "inference")
+GROUP_TITLES = {
+    "model": "Model",
+    "training": "Training",
+    "data": "Data",
+    "execution": "Execution",
+    "inference": "Inference",
+}
+# Set by the window itself (file pickers), never typed into the form.
+WINDOW_OWNED = {"train_data_file", "test_data_file", "output_dir", "model_path"}
+
+EDITED_STYLE = "background-color: #fff4c2;"
+INVALID_STYLE = "border: 2px solid #c62828; background-color: #fdecea;"
+
+
+class OverridesForm(QWidget):
+    """Typed editors grouped into foldable sections; reports validity and the edited values.
+
+    ``gui_defaults`` pre-fills fields the factory requires but the schema leaves empty (e.g.
+    ``n_groups`` for training); those are always sent as overrides.
+    """
+
+    changed = Signal()
+    validity_changed = Signal(bool)
+
+    def __init__(
+        self,
+        fields: Iterable[FieldSpec],
+        gui_defaults: dict[str, Any] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        gui_defaults = gui_defaults or {}
+        self.editors: dict[str, FieldEditor] = {}
+        self.labels: dict[str, QLabel] = {}
+        self.errors: dict[str, QLabel] = {}
+        self.notes: dict[str, QLabel] = {}
+        self._forced = set()
+        by_group: dict[str, list[FieldSpec]] = {}
+        for spec in fields:
+            if not spec.gui or spec.name in WINDOW_OWNED:
+                continue
+            by_group.setdefault(spec.group, []).append(spec)
+
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(4, 4, 4, 4)
+        groups = sorted(by_group, key=lambda g: GROUP_ORDER.index(g) if g in GROUP_ORDER else 99)
+        for group in groups:
+            section = QWidget()
+            form = QFormLayout(section)
+            form.setContentsMargins(12, 0, 0, 4)
+            form.setVerticalSpacing(3)
+            for spec in by_group[group]:
+                initial = spec.default
+                if spec.name in gui_defaults and (spec.default is None or spec.required):
+                    initial = gui_defaults[spec.name]
+                    self._forced.add(spec.name)
+                self._add_row(form, spec, initial)
+            body_layout.addWidget(CollapsibleSection(GROUP_TITLES.get(group, group.title()), section))
+        body_layout.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        self.reset_button = QPushButton("Reset to defaults")
+        self.reset_button.setToolTip("Put every field back to its schema default")
+        self.reset_button.clicked.connect(self.reset_defaults)
+        self.summary_label = QLabel("")
+        self.summary_label.setWordWrap(True)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.summary_label, 1)
+        bottom.addWidget(self.reset_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(bottom)
+        self._valid = True
+        self._refresh()
+
+    def _add_row(self, form: QFormLayout, spec: FieldSpec, initial: Any) -> None:
+        editor = FieldEditor(spec, initial)
+        label = QLabel(spec.name)
+        label.setToolTip(editor.widget.toolTip())
+        note = QLabel("")
+        note.setStyleSheet("color: palette(mid);")
+        note.hide()
+        error = QLabel("")
+        error.setWordWrap(True)
+        error.setStyleSheet("color: #c62828;")
+        error.hide()
+        cell = QWidget()
+        cell_layout = QVBoxLayout(cell)
+        cell_layout.setContentsMargins(0, 0, 0, 0)
+        cell_layout.setSpacing(1)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(editor.widget, 1)
+        top.addWidget(note)
+        cell_layout.addLayout(top)
+        cell_layout.addWidget(error)
+        form.addRow(label, cell)
+        editor.changed.connect(self._refresh)
+        self.editors[spec.name] = editor
+        self.labels[spec.name] = label
+        self.errors[spec.name] = error
+        self.notes[spec.name] = note
+
+    # ---- state ------------------------------------------------------------------------------
+    @Slot()
+    def _refresh(self) -> None:
+        """Restyle edited/invalid fields and announce validity changes."""
+        n_invalid = n_edited = 0
+        for name, editor in self.editors.items():
+            message = editor.error()
+            edited = editor.is_edited()
+            font = self.labels[name].font()
+            font.setBold(edited)
+            self.labels[name].setFont(font)
+            if message:
+                n_invalid += 1
+                editor.widget.setStyleSheet(INVALID_STYLE)
+                self.errors[name].setText(message)
+                self.errors[name].show()
+            else:
+                editor.widget.setStyleSheet(EDITED_STYLE if edited else "")
+                self.errors[name].hide()
+            n_edited += edited
+        if n_invalid:
+            self.summary_label.setStyleSheet("color: #c62828;")
+            self.summary_label.setText(f"{n_invalid} invalid value(s): {self.first_error()}")
+        else:
+            self.summary_label.setStyleSheet("")
+            self.summary_label.setText(f"{n_edited} field(s) differ from the defaults (highlighted)")
+        valid = n_invalid == 0
+        if valid != self._valid:
+            self._valid = valid
+            self.validity_changed.emit(valid)
+        self.changed.emit()
+
+    def is_valid(self) -> bool:
+        return self._valid
+
+    def first_error(self) -> str | None:
+        for editor in self.editors.values():
+            message = editor.error()
+            if message:
+                return message
+        return None
+
+    def overrides(self) -> dict[str, Any]:
+        """Typed values of the fields that differ from the schema default (plus forced ones)."""
+        out: dict[str, Any] = {}
+        for name, editor in self.editors.items():
+            if editor.error() is None and (editor.is_edited() or name in self._forced):
+                out[name] = editor.value()
+        return out
+
+    def texts(self) -> dict[str, str]:
+        """Edited fields as text, for QSettings."""
+        return {n: e.text() for n, e in self.editors.items() if e.is_edited() or n in self._forced}
+
+    def set_texts(self, texts: dict[str, str]) -> None:
+        for name, text in texts.items():
+            if name in self.editors:
+                self.editors[name].set_text(str(text))
+        self._refresh()
+
+    @Slot()
+    def reset_defaults(self) -> None:
+        for editor in self.editors.values():
+            editor.set_value(editor.initial)
+        self._refresh()
+
+    def adapt_default(self, name: str, value: Any) -> None:
+        """Change a GUI-supplied default (e.g. n_groups to fit a small scan) unless the user has
+        typed their own value into that field."""
+        editor = self.editors.get(name)
+        if editor is None or name not in self._forced or editor.initial == value:
+            return
+        untouched = editor.error() is None and editor.value() == editor.initial
+        editor.initial = value
+        if untouched:
+            editor.set_value(value)
+        self._refresh()
+
+    def set_note(self, name: str, text: str) -> None:
+        """A short remark beside a field (e.g. 'CUDA not available' beside accelerator)."""
+        if name in self.notes:
+            self.notes[name].setText(text)
+            self.notes[name].setVisible(bool(text))
+
+    def editor(self, name: str) -> FieldEditor:
+        return self.editors[name]

@@ -1,0 +1,1 @@
+"""Speed and memory measurements of Ptycho Studio (not tests). Run: ``python -m benchmarks.run``."""

@@ -1,0 +1,132 @@
+"""The engine's public API: what the GUI, notebooks and scripts call.
+
+Everything heavy (torch, Lightning, scikit-image) is imported inside the functions, so importing
+this module is cheap and a window that imports it opens fast.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .events import CancelToken, EventCallback, ignore_events
+from .runs import RunRecord, load_run
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .config.factory import InferencePayload, TrainingPayload
+    from .config.schema import FieldSpec
+    from .data.contract import ScanSummary
+    from .inference import InferenceResult
+    from .training.run import TrainResult
+
+__all__ = [
+    "CancelToken",
+    "RunRecord",
+    "create_inference_payload",
+    "create_training_payload",
+    "cuda_available",
+    "demo_dataset_path",
+    "demo_test_dataset_path",
+    "inference_fields",
+    "infer",
+    "load_run",
+    "resources_dir",
+    "summarize_scan",
+    "train",
+    "training_fields",
+]
+
+
+def resources_dir() -> Path:
+    """The folder with the bundled demo data (``PTYCHO_STUDIO_RESOURCES`` overrides it)."""
+    env = os.environ.get("PTYCHO_STUDIO_RESOURCES")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "resources"
+
+
+def demo_dataset_path() -> Path:
+    """The bundled simulated training scan the app opens with."""
+    return resources_dir() / "demo_lines.npz"
+
+
+def demo_test_dataset_path() -> Path:
+    """A second simulated scan of the same kind, for trying inference."""
+    return resources_dir() / "demo_lines_test.npz"
+
+
+def summarize_scan(path: str | Path) -> "ScanSummary":
+    """Load and validate a scan; raises DataContractError / FileNotFoundError with the reason."""
+    from .data.contract import load_scan
+
+    return load_scan(Path(path)).summary()
+
+
+def training_fields() -> list["FieldSpec"]:
+    """The override fields a user may set for training (drives the GUI form and CLI flags)."""
+    from .config.overrides import training_override_fields
+
+    return training_override_fields()
+
+
+def inference_fields() -> list["FieldSpec"]:
+    """The override fields a user may set for inference."""
+    from .config.overrides import inference_override_fields
+
+    return inference_override_fields()
+
+
+def create_training_payload(
+    train_data_file: str | Path,
+    output_dir: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    execution_config: Any = None,
+    cli_defaults: Mapping[str, Any] | None = None,
+) -> "TrainingPayload":
+    """Resolve a training configuration (see the factory for the five precedence levels)."""
+    from .config.factory import create_training_payload as _create
+
+    return _create(Path(train_data_file), Path(output_dir), dict(overrides or {}), execution_config,
+                   cli_defaults=dict(cli_defaults or {}))
+
+
+def create_inference_payload(
+    model_path: str | Path,
+    test_data_file: str | Path,
+    output_dir: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    execution_config: Any = None,
+    cli_defaults: Mapping[str, Any] | None = None,
+) -> "InferencePayload":
+    """Resolve an inference configuration; geometry comes from the model archive."""
+    from .config.factory import create_inference_payload as _create
+
+    return _create(Path(model_path), Path(test_data_file), Path(output_dir), dict(overrides or {}), execution_config,
+                   cli_defaults=dict(cli_defaults or {}))
+
+
+def train(
+    payload: "TrainingPayload",
+    on_event: EventCallback = ignore_events,
+    cancel: CancelToken | None = None,
+) -> "TrainResult":
+    """Train a model; events go to ``on_event``; ``cancel`` stops within one batch."""
+    from .training.run import train_model
+
+    return train_model(payload, on_event=on_event, cancel=cancel)
+
+
+def infer(
+    payload: "InferencePayload",
+    on_event: EventCallback = ignore_events,
+    cancel: CancelToken | None = None,
+) -> "InferenceResult":
+    """Reconstruct a scan with a trained model and write the results into the output directory."""
+    from .inference import run_inference
+
+    return run_inference(payload, on_event=on_event, cancel=cancel)
+
+
+def cuda_available() -> bool:
+    """Whether training can use a CUDA GPU here (imports torch: call it off the startup path)."""
+    import torch
+
+    return bool(torch.cuda.is_available())

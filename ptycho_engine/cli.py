@@ -1,0 +1,313 @@
+"""``ptycho-engine``: simulate, train, infer and inspect from a shell.
+
+Every override flag is generated from the config schema (one declaration per field), so the CLI,
+the GUI form and the factory always agree. The subcommands call the same functions as the Python
+API (:mod:`ptycho_engine.api`).
+
+Exit codes: 0 success, 1 the run failed, 2 bad usage or configuration, 3 bad input data or
+model archive, 130 cancelled (Ctrl-C; the last good model is kept).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .config.schema import ConfigError, FieldSpec, type_name
+from .events import CancelledError, CancelToken, EpochEnd, Event, LogLine, RunFinished, StepProgress
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_CANCELLED = 0, 1, 2, 3, 130
+
+# Level 3 of the factory's precedence: what the CLI supplies when the user says nothing.
+TRAIN_CLI_DEFAULTS: dict[str, Any] = {"n_groups": 512}
+
+EXAMPLES = """\
+examples:
+  ptycho-engine simulate --output scan.npz --object lines --n-positions 400 --nphotons 1e6
+  ptycho-engine train --train-data scan.npz --output-dir runs/lines --nepochs 20 --gridsize 2
+  ptycho-engine train --train-data scan.npz --output-dir runs/lines --set learning_rate=5e-4 \\
+      --config my_settings.toml
+  ptycho-engine infer --model runs/lines --test-data other_scan.npz --output-dir runs/lines-recon
+  ptycho-engine inspect scan.npz          (also a wts.h5.zip or a run directory)
+"""
+
+
+def _add_schema_flags(parser: argparse.ArgumentParser, fields: Sequence[FieldSpec], skip: set[str],
+                      cli_defaults: dict[str, Any] | None = None) -> None:
+    """One flag per schema field; unset flags stay absent so lower precedence levels apply."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for spec in fields:
+        if spec.name in skip:
+            continue
+        group = groups.get(spec.group)
+        if group is None:
+            group = groups[spec.group] = parser.add_argument_group(f"{spec.group} settings")
+        dashed = f"--{spec.name.replace('_', '-')}"
+        underscored = f"--{spec.name}"
+        default = (cli_defaults or {}).get(spec.name, spec.default)
+        help_text = f"{spec.help} [default: {default!r}"
+        if spec.bounds:
+            low, high = spec.bounds
+            help_text += f"; range {low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
+        help_text = (help_text + "]").replace("%", "%%")
+        if spec.base_type is bool:
+            kwargs: dict[str, Any] = dict(dest=spec.name, action=argparse.BooleanOptionalAction,
+                                          default=argparse.SUPPRESS)
+        else:
+            metavar = "{" + ",".join(map(str, spec.choices)) + "}" if spec.choices else type_name(spec.type).upper()
+            kwargs = dict(dest=spec.name, default=argparse.SUPPRESS, metavar=metavar.replace(" ", "_"))
+        group.add_argument(dashed, help=help_text, **kwargs)
+        if underscored != dashed:  # the reference's spelling keeps working, without cluttering --help
+            group.add_argument(underscored, help=argparse.SUPPRESS, **kwargs)
+
+
+def _parse_set(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """Settings from a TOML file; tables (e.g. [model], [training]) are flattened."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--config: file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+def collect_overrides(args: argparse.Namespace, fields: Sequence[FieldSpec]) -> dict[str, Any]:
+    """Explicit settings in rising priority: --config file, then --set, then dedicated flags."""
+    overrides: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        overrides.update(_read_toml(Path(args.config)))
+    overrides.update(_parse_set(getattr(args, "set", None) or []))
+    for spec in fields:
+        if hasattr(args, spec.name):
+            overrides[spec.name] = getattr(args, spec.name)
+    return overrides
+
+
+class _ConsoleReporter:
+    """Turns engine events into a tqdm progress bar and log lines on stderr."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._bar: Any = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StepProgress) and not self.quiet and sys.stderr.isatty():
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=event.total_steps, unit="step", file=sys.stderr, leave=False)
+            self._bar.total = event.total_steps
+            self._bar.n = event.step
+            self._bar.set_description(f"epoch {event.epoch}" if event.epoch > 0 else "reconstructing")
+            self._bar.refresh()
+        elif isinstance(event, EpochEnd):
+            val = "n/a" if event.val_loss is None else f"{event.val_loss:.5g}"
+            self._write(f"epoch {event.epoch}/{event.n_epochs}: train {event.train_loss:.5g}, "
+                        f"val {val}, lr {event.learning_rate:.3g}, {event.elapsed_s:.1f} s")
+        elif isinstance(event, LogLine):
+            if not self.quiet or event.level in {"WARNING", "ERROR"}:
+                self._write(f"[{event.level.lower()}] {event.message}")
+        elif isinstance(event, RunFinished):
+            self.close()
+            self._write(f"{event.status}: {event.output_dir} {event.message}".rstrip())
+
+    def _write(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _with_cancel_on_sigint(run: Callable[[CancelToken], Any]) -> Any:
+    """First Ctrl-C asks the engine to stop cleanly; a second one aborts."""
+    token = CancelToken()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(_sig: int, _frame: Any) -> None:
+        if token.cancelled:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        print("\nstopping after the current batch (Ctrl-C again to abort)...", file=sys.stderr)
+        token.cancel()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        return run(token)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .data.contract import save_scan
+    from .simulate import simulate_scan
+
+    scan = simulate_scan(
+        object_kind=args.object, probe_kind=args.probe, scan_kind=args.scan, N=args.N,
+        n_positions=args.n_positions, object_size=args.object_size, nphotons=args.nphotons, seed=args.seed,
+    )
+    save_scan(Path(args.output), scan)
+    print(f"wrote {args.output}: {scan.n_patterns} patterns of {scan.N}x{scan.N}, nphotons {args.nphotons:g}")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import api
+    from .config.overrides import training_override_fields
+
+    overrides = collect_overrides(args, training_override_fields())
+    if args.test_data:
+        overrides["test_data_file"] = args.test_data
+    payload = api.create_training_payload(args.train_data, args.output_dir, overrides,
+                                          cli_defaults=TRAIN_CLI_DEFAULTS)
+    reporter = _ConsoleReporter(args.quiet)
+    try:
+        result = _with_cancel_on_sigint(lambda token: api.train(payload, on_event=reporter, cancel=token))
+    finally:
+        reporter.close()
+    print(f"model: {result.archive_path}")
+    return EXIT_CANCELLED if result.status == "cancelled" else EXIT_OK
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from . import api
+    from .config.overrides import inference_override_fields
+
+    overrides = collect_overrides(args, inference_override_fields())
+    payload = api.create_inference_payload(args.model, args.test_data, args.output_dir, overrides)
+    reporter = _ConsoleReporter(args.quiet)
+    try:
+        result = _with_cancel_on_sigint(lambda token: api.infer(payload, on_event=reporter, cancel=token))
+    finally:
+        reporter.close()
+    for name, path in sorted(result.files.items()):
+        print(f"{name}: {path}")
+    if result.metrics:
+        summary = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float, str))}
+        print(json.dumps(summary, indent=2))
+    return EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .inspect_target import describe
+
+    print(describe(Path(args.target)))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .config.overrides import inference_override_fields, training_override_fields
+
+    parser = argparse.ArgumentParser(
+        prog="ptycho-engine",
+        description="Physics-informed neural-network ptychographic reconstruction, headless.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug log lines")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{simulate,train,infer,inspect}")
+
+    sim = sub.add_parser("simulate", help="write a simulated scan (contract NPZ with ground truth)",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sim.add_argument("--output", "-o", required=True, help="NPZ file to write")
+    sim.add_argument("--object", default="lines", choices=["lines", "grf"], help="object kind")
+    sim.add_argument("--probe", default="disk", choices=["disk", "focused"], help="probe kind")
+    sim.add_argument("--scan", default="fermat", choices=["raster", "random", "fermat"], help="scan pattern")
+    sim.add_argument("--N", type=int, default=64, choices=[64, 128, 256], help="diffraction pattern size (pixels)")
+    sim.add_argument("--n-positions", type=int, default=400, help="number of scan positions")
+    sim.add_argument("--object-size", type=int, default=None, help="object side in pixels (default: fits the scan)")
+    sim.add_argument("--nphotons", type=float, default=1e6, help="mean photon count per pattern (Poisson noise)")
+    sim.add_argument("--seed", type=int, default=0, help="random seed (same seed, same file)")
+    sim.set_defaults(func=cmd_simulate)
+
+    common_skip = {"train_data_file", "test_data_file", "output_dir", "model_path"}
+    train = sub.add_parser("train", help="train a model on a scan", epilog=EXAMPLES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--train-data", "--train_data_file", dest="train_data", required=True, help="training scan (NPZ)")
+    train.add_argument("--test-data", "--test_data_file", dest="test_data", default=None, help="optional held-out scan (NPZ)")
+    train.add_argument("--output-dir", "--output_dir", dest="output_dir", required=True, help="run directory to write")
+    _add_io_flags(train)
+    _add_schema_flags(train, training_override_fields(), common_skip, TRAIN_CLI_DEFAULTS)
+    train.set_defaults(func=cmd_train)
+
+    infer = sub.add_parser("infer", help="reconstruct a scan with a trained model", epilog=EXAMPLES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    infer.add_argument("--model", "--model_path", dest="model", required=True, help="run directory holding wts.h5.zip")
+    infer.add_argument("--test-data", "--test_data_file", dest="test_data", required=True, help="scan to reconstruct (NPZ)")
+    infer.add_argument("--output-dir", "--output_dir", dest="output_dir", required=True, help="directory to write")
+    _add_io_flags(infer)
+    _add_schema_flags(infer, inference_override_fields(), common_skip)
+    infer.set_defaults(func=cmd_infer)
+
+    insp = sub.add_parser("inspect", help="describe a scan NPZ, a wts.h5.zip or a run directory")
+    insp.add_argument("target", help="file or directory")
+    insp.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def _add_io_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                        help="set any field by name (repeatable); same names as the flags")
+    parser.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file (flags win)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from .archive import ArchiveError
+    from .data.contract import DataContractError
+
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (DataContractError, ArchiveError, FileNotFoundError) as exc:
+        print(f"input error: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CancelledError:
+        print("cancelled: nothing was written for the unfinished run", file=sys.stderr)
+        return EXIT_CANCELLED
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return EXIT_CANCELLED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence must name the failure
+        print(f"failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if args.verbose:
+            raise
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""The NPZ scan contract: :class:`ScanData`, :func:`load_scan`, :func:`save_scan`, :func:`read_metadata`.
+
+Keys (see /work/plan/INTERFACES.md): ``diffraction`` (n, N, N) float32 far-field AMPLITUDE
+(legacy alias ``diff3d``), ``probeGuess`` (N, N) complex64, ``xcoords``/``ycoords`` (n,) float64
+in object pixels (x = column, y = row of the patch centre); optional ``objectGuess`` (H, W)
+complex64, ``scan_index`` (n,) int and ``_metadata`` (JSON text in a 0-d unicode array).
+
+Decisions written down here because the reference left them implicit (DATA-001):
+
+- Integer diffraction = photon counts (intensity): converted to amplitude = sqrt(counts) in float64,
+  then float32, with a warning. Float diffraction is taken as amplitude unchanged.
+- Legacy (H, W, n) stacks (H == W, n > H) are transposed with a warning (FORMAT-001).
+- ``diff3d`` is read when ``diffraction`` is absent (noted in warnings); ``diffraction`` wins if both.
+- Loading never unpickles: object arrays are refused; a pickled ``_metadata`` is ignored with a
+  warning so reference files still open.
+- Any violation raises :class:`DataContractError` naming file, key, expected and found.
+"""
+from __future__ import annotations
+
+import os
+import warnings as _warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DataContractError, DataContractWarning
+from .metadata import METADATA_KEY, encode_metadata, nphotons_from_metadata, read_metadata, read_metadata_from
+from .npz_io import NpzReader
+from .validation import check_coords, check_diffraction, check_object, check_probe, check_scan_index
+
+__all__ = [
+    "DIFFRACTION_KEYS",
+    "REQUIRED_KEYS",
+    "DataContractError",
+    "DataContractWarning",
+    "ScanData",
+    "ScanSummary",
+    "load_scan",
+    "save_scan",
+    "read_metadata",
+    "validate_scan",
+]
+
+DIFFRACTION_KEYS = ("diffraction", "diff3d")
+REQUIRED_KEYS = ("diffraction", "probeGuess", "xcoords", "ycoords")
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """What the GUI's data panel shows about a scan (plain values, JSON-able via ``to_dict``)."""
+
+    path: str | None
+    N: int
+    n_patterns: int
+    probe_shape: tuple[int, int]
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+    has_ground_truth: bool
+    nphotons: float | None
+    nphotons_source: str | None  # 'metadata' or None
+    warnings: tuple[str, ...] = ()
+    object_shape: tuple[int, int] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("probe_shape", "x_range", "y_range", "warnings", "object_shape"):
+            if out[key] is not None:
+                out[key] = list(out[key])
+        return out
+
+
+@dataclass
+class ScanData:
+    """One ptychographic scan in memory, validated (see module docstring for the conventions)."""
+
+    path: Path | None
+    diffraction: np.ndarray  # (n, N, N) float32 amplitude (possibly a read-only np.memmap)
+    probe: np.ndarray  # (N, N) complex64
+    xcoords: np.ndarray  # (n,) float64, column of the patch centre, object pixels
+    ycoords: np.ndarray  # (n,) float64, row of the patch centre
+    object_guess: np.ndarray | None = None  # (H, W) complex64 ground truth / reference
+    scan_index: np.ndarray | None = None  # (n,) int64
+    metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def N(self) -> int:  # noqa: N802 - the field name everyone uses
+        return int(self.diffraction.shape[-1])
+
+    @property
+    def n_patterns(self) -> int:
+        return int(self.diffraction.shape[0])
+
+    @property
+    def nphotons(self) -> float | None:
+        """``metadata.physics_parameters.nphotons`` (or an older top-level ``nphotons``), else None."""
+        return nphotons_from_metadata(self.metadata, self.path)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """(n, 2) float64 positions as columns [x, y] (the engine-wide convention)."""
+        return np.stack([self.xcoords, self.ycoords], axis=1)
+
+    def summary(self) -> ScanSummary:
+        nphotons = self.nphotons
+        return ScanSummary(
+            path=str(self.path) if self.path is not None else None,
+            N=self.N,
+            n_patterns=self.n_patterns,
+            probe_shape=(int(self.probe.shape[0]), int(self.probe.shape[1])),
+            x_range=(float(np.min(self.xcoords)), float(np.max(self.xcoords))),
+            y_range=(float(np.min(self.ycoords)), float(np.max(self.ycoords))),
+            has_ground_truth=self.object_guess is not None,
+            nphotons=nphotons,
+            nphotons_source="metadata" if nphotons is not None else None,
+            warnings=tuple(self.warnings),
+            object_shape=tuple(int(s) for s in self.object_guess.shape) if self.object_guess is not None else None,
+        )
+
+
+def _missing(file: Path, key: str, found: list[str]) -> DataContractError:
+    expected = "a 'diffraction' array (or the legacy alias 'diff3d')" if key == "diffraction" else f"a '{key}' array"
+    listing = ", ".join(sorted(found)) if found else "no arrays"
+    return DataContractError(file, key, expected, f"it is missing (the file holds: {listing})")
+
+
+def load_scan(path: str | os.PathLike[str], *, mmap: bool = False) -> ScanData:
+    """Read and validate a scan NPZ; raises FileNotFoundError or DataContractError.
+
+    ``mmap=True`` memory-maps a float32 ``diffraction`` stored uncompressed (``save_scan(...,
+    compress=False)`` / ``np.savez``) instead of reading it, for very large scans; otherwise (and
+    as the fallback) arrays are read once and kept without further copies when already in the
+    contract's dtype.
+    """
+    file = Path(path)
+    notes: list[str] = []
+    with NpzReader(file) as reader:
+        keys = reader.keys
+        diff_key = next((k for k in DIFFRACTION_KEYS if k in reader), None)
+        if diff_key is None:
+            raise _missing(file, "diffraction", keys)
+        for key in REQUIRED_KEYS[1:]:
+            if key not in reader:
+                raise _missing(file, key, keys)
+        if diff_key == "diff3d":
+            notes.append("diff3d: legacy key name read as 'diffraction' (DATA-001)")
+        elif "diff3d" in reader:
+            notes.append("diff3d: ignored because 'diffraction' is present")
+
+        raw = reader.memmap(diff_key) if mmap else None
+        if raw is None or raw.dtype != np.float32 or raw.ndim != 3:
+            raw = reader.read(diff_key)
+        diffraction = check_diffraction(raw, file, diff_key, notes)
+        del raw
+        n, n_side = diffraction.shape[0], diffraction.shape[-1]
+        probe = check_probe(reader.read("probeGuess"), file, "probeGuess", n_side)
+        xcoords = check_coords(reader.read("xcoords"), file, "xcoords", n)
+        ycoords = check_coords(reader.read("ycoords"), file, "ycoords", n)
+        object_guess = check_object(reader.read("objectGuess"), file, "objectGuess") if "objectGuess" in reader else None
+        scan_index = check_scan_index(reader.read("scan_index"), file, "scan_index", n) if "scan_index" in reader else None
+        metadata = read_metadata_from(reader, notes)
+
+    scan = ScanData(
+        path=file,
+        diffraction=diffraction,
+        probe=probe,
+        xcoords=xcoords,
+        ycoords=ycoords,
+        object_guess=object_guess,
+        scan_index=scan_index,
+        metadata=metadata,
+        warnings=notes,
+    )
+    for note in notes:
+        _warnings.warn(f"{file}: {note}", DataContractWarning, stacklevel=2)
+    return scan
+
+
+def validate_scan(scan: ScanData, file: str | os.PathLike[str] | None = None) -> ScanData:
+    """Check an in-memory scan against the contract; returns a ScanData with contract dtypes.
+
+    Used by :func:`save_scan` so an invalid file is never written. Integer (count) diffraction
+    is refused here: a ScanData holds amplitude.
+    """
+    file = file if file is not None else scan.path
+    notes: list[str] = []
+    diffraction = check_diffraction(np.asarray(scan.diffraction), file, "diffraction", notes, allow_counts=False)
+    if notes:  # a (H, W, n) stack in memory is a caller bug, not a legacy file
+        raise DataContractError(file, "diffraction", "an (n, N, N) array", f"(H, W, n) layout {np.shape(scan.diffraction)}")
+    n, n_side = diffraction.shape[0], diffraction.shape[-1]
+    probe = check_probe(np.asarray(scan.probe), file, "probeGuess", n_side)
+    xcoords = check_coords(np.asarray(scan.xcoords), file, "xcoords", n)
+    ycoords = check_coords(np.asarray(scan.ycoords), file, "ycoords", n)
+    obj = check_object(np.asarray(scan.object_guess), file, "objectGuess") if scan.object_guess is not None else None
+    index = check_scan_index(np.asarray(scan.scan_index), file, "scan_index", n) if scan.scan_index is not None else None
+    if not isinstance(scan.metadata, dict):
+        raise DataContractError(file, METADATA_KEY, "a dict", type(scan.metadata).__name__)
+    nphotons_from_metadata(scan.metadata, file)
+    return ScanData(scan.path, diffraction, probe, xcoords, ycoords, obj, index, scan.metadata, list(scan.warnings))
+
+
+def save_scan(path: str | os.PathLike[str], scan: ScanData, *, compress: bool = True) -> Path:
+    """Validate ``scan`` and write it to ``path`` atomically (temp file + os.replace); returns the path.
+
+    ``compress=False`` writes with ``np.savez`` so ``load_scan(..., mmap=True)`` can memory-map it.
+    """
+    from ..io.atomic import atomic_writer
+
+    target = Path(path)
+    valid = validate_scan(scan, target)
+    arrays: dict[str, np.ndarray] = {
+        "diffraction": valid.diffraction,
+        "probeGuess": valid.probe,
+        "xcoords": valid.xcoords,
+        "ycoords": valid.ycoords,
+    }
+    if valid.object_guess is not None:
+        arrays["objectGuess"] = valid.object_guess
+    if valid.scan_index is not None:
+        arrays["scan_index"] = valid.scan_index
+    try:
+        arrays[METADATA_KEY] = encode_metadata(valid.metadata)
+    except (TypeError, ValueError) as exc:
+        raise DataContractError(target, METADATA_KEY, "JSON-serialisable metadata", str(exc)) from exc
+    writer = np.savez_compressed if compress else np.savez
+    with atomic_writer(target, "wb") as fh:  # a file object: numpy does not append '.npz'
+        writer(fh, **arrays)
+    return target

@@ -1,0 +1,225 @@
+"""``run_inference(payload)``: reconstruct a scan with a trained model and write the run directory.
+
+Order (cheap checks first, so a mistake costs seconds, not a reconstruction): output directory
+writable -> device resolved -> archive loaded strictly -> scan loaded and validated -> N and
+gridsize of scan, payload and model agree -> groups built with the training code (every pattern
+used when ``n_groups`` is None) -> batched prediction (StepProgress per batch, cancel checked
+before each) -> stitching at each patch's absolute position (group centre + rel) -> metrics
+against objectGuess when present -> files written atomically.
+
+A cancel raises :class:`~ptycho_engine.events.CancelledError` after a ``RunFinished('cancelled')``
+event; it is honoured until the writing starts, so a cancelled run writes nothing. Any other
+failure emits ``RunFinished('failed')`` and re-raises.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..events import CancelledError, CancelToken, EventCallback, LogLine, RunFinished, StepProgress, ignore_events
+
+
+@dataclass
+class InferenceResult:
+    """What an inference run produced (the arrays are also in ``files['reconstruction']``)."""
+
+    output_dir: Path
+    object: np.ndarray  # (H, W) complex64 stitched object
+    amplitude: np.ndarray  # (H, W) float32
+    phase: np.ndarray  # (H, W) float32, radians
+    metrics: dict[str, Any] | None  # evaluate_reconstruction output + region; None without objectGuess
+    files: dict[str, Path]
+    origin_x: float  # object column coordinate of pixel [0, 0]
+    origin_y: float  # object row coordinate of pixel [0, 0]
+    weight: np.ndarray | None = field(default=None, repr=False)  # (H, W) stitching weight
+    n_patterns: int = 0  # scan patterns used (after subsampling)
+    n_groups: int = 0
+    device: str = "cpu"
+    elapsed_s: float = 0.0
+    predict_s: float = 0.0  # time spent predicting patches (for patterns/s)
+
+
+def _device(payload: Any) -> str:
+    from ..config.execution import resolve_accelerator
+
+    exe = getattr(payload, "execution_config", None)
+    return resolve_accelerator(getattr(exe, "accelerator", "auto") or "auto")
+
+
+def _batch_size(payload: Any, archive_cfg: dict[str, Any]) -> int:
+    """execution_config.inference_batch_size, else pt_inference_config.batch_size, else the
+    model's training batch size (the documented meaning of 'empty'), else a default."""
+    from .predict import DEFAULT_BATCH_SIZE
+
+    for value in (getattr(getattr(payload, "execution_config", None), "inference_batch_size", None),
+                  getattr(getattr(payload, "pt_inference_config", None), "batch_size", None),
+                  (archive_cfg.get("training") or {}).get("batch_size")):
+        if value:
+            return int(value)
+    return DEFAULT_BATCH_SIZE
+
+
+def _weighting(payload: Any) -> str:
+    cfg = payload.tf_inference_config
+    value = getattr(cfg, "stitch_weighting", None)
+    if value is None:
+        value = getattr(getattr(payload, "pt_inference_config", None), "patch_weighting", None)
+    return value or "probe"
+
+
+def check_geometry(scan: Any, model: Any, cfg: Any, archive: Path) -> None:
+    """Scan, payload and model must agree on N and gridsize; the message names all three."""
+    file = scan.path
+    if scan.N != model.N:
+        raise ValueError(f"{file} has {scan.N}x{scan.N} diffraction patterns but the model at {archive} was "
+                         f"trained with N={model.N}; reconstruct scans of the size the model was trained on")
+    want_N = getattr(cfg.model, "N", model.N)
+    if want_N != model.N:
+        raise ValueError(f"the inference configuration says N={want_N} but the model at {archive} has N={model.N}; "
+                         "rebuild the payload with create_inference_payload")
+    want_g = getattr(cfg.model, "gridsize", model.gridsize)
+    if want_g != model.gridsize:
+        raise ValueError(f"the inference configuration says gridsize={want_g} but the model at {archive} was "
+                         f"trained with gridsize={model.gridsize}; rebuild the payload with create_inference_payload")
+    C = model.gridsize ** 2
+    if scan.n_patterns < C:
+        raise ValueError(f"{file} has {scan.n_patterns} patterns but the model's gridsize {model.gridsize} needs "
+                         f"at least {C} per group")
+
+
+def _group(scan: Any, cfg: Any, model: Any) -> Any:
+    """Groups of the model's gridsize via the training code (``training.data.build_groups``)."""
+    from types import SimpleNamespace
+
+    from ..training.data import build_groups
+
+    view = SimpleNamespace(
+        model=SimpleNamespace(gridsize=model.gridsize),
+        n_groups=getattr(cfg, "n_groups", None),
+        n_subsample=getattr(cfg, "n_subsample", None),
+        subsample_seed=getattr(cfg, "subsample_seed", None),
+        neighbor_count=getattr(cfg, "neighbor_count", 4),
+        enable_oversampling=getattr(cfg, "enable_oversampling", False),
+        sequential_sampling=False,
+        seed=42,
+    )
+    try:
+        return build_groups(scan, view)
+    except ValueError as exc:
+        raise ValueError(f"cannot group the patterns of {scan.path}: {exc}") from exc
+
+
+def _config_record(payload: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from ..config.factory import payload_to_dict
+
+        out = payload_to_dict(payload)
+    except (ImportError, TypeError):
+        from ..config.canonical import config_to_dict
+
+        out = {"kind": "inference", "tf_inference_config": config_to_dict(payload.tf_inference_config)}
+    out["run"] = extra
+    return out
+
+
+def run_inference(payload: Any, on_event: EventCallback = ignore_events,
+                  cancel: CancelToken | None = None) -> InferenceResult:
+    """Reconstruct ``payload.tf_inference_config.test_data_file`` with the model at ``model_path``."""
+    cfg = payload.tf_inference_config
+    out = Path(cfg.output_dir)
+    try:
+        return _run(payload, cfg, out, on_event, cancel)
+    except CancelledError:
+        on_event(RunFinished(status="cancelled", output_dir=str(out), message="inference cancelled; nothing written"))
+        raise
+    except BaseException as exc:
+        on_event(RunFinished(status="failed", output_dir=str(out), message=f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: CancelToken | None) -> InferenceResult:
+    from ..archive import load_archive
+    from ..data.contract import load_scan
+    from ..training.run import ensure_writable, set_cpu_threads
+    from .compare import compare_with_reference
+    from .outputs import write_outputs
+    from .predict import predict_patches
+    from .stitch import stitch_prediction
+
+    t0 = time.monotonic()
+    ensure_writable(out)
+    device = _device(payload)
+    if device == "cpu":
+        set_cpu_threads()
+    archive = Path(cfg.model_path)
+    loaded = load_archive(archive, device=device)
+    model = loaded.model
+    scan = load_scan(Path(cfg.test_data_file))
+    check_geometry(scan, model, cfg, archive)
+    for note in scan.warnings:
+        on_event(LogLine(f"{scan.path.name}: {note}", level="WARNING"))
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+
+    grouped = _group(scan, cfg, model)
+    G, C = grouped.groups.shape
+    used = np.unique(grouped.groups)
+    batch_size = _batch_size(payload, loaded.config)
+    exe = getattr(payload, "execution_config", None)
+    on_event(LogLine(f"model {archive} (N={model.N}, gridsize={model.gridsize}) on {device}; "
+                     f"{scan.n_patterns} patterns in {scan.path.name}, {G} groups of C={C} covering "
+                     f"{len(used)} patterns; batches of {batch_size}"))
+
+    t_pred = time.monotonic()
+
+    def progress(step: int, total: int) -> None:
+        elapsed = time.monotonic() - t_pred
+        eta = elapsed / step * (total - step) if step else None
+        on_event(StepProgress(epoch=0, step=step, total_steps=total, elapsed_s=elapsed, eta_s=eta))
+
+    patches = predict_patches(model, grouped, device, batch_size,
+                              num_workers=int(getattr(exe, "num_workers", 0) or 0),
+                              precision=str(getattr(exe, "precision", "32-true")),
+                              on_batch=progress, cancel=cancel)
+    predict_s = time.monotonic() - t_pred
+    rate = len(used) / predict_s if predict_s > 0 else float("inf")
+    on_event(LogLine(f"predicted {G * C} patches in {predict_s:.2f} s ({rate:.1f} scan patterns/s)"))
+
+    # each channel's patch lies at its group's centre + rel (the one geometry convention)
+    positions = (grouped.centres[:, None, :] + grouped.rel).reshape(-1, 2)
+    weighting = _weighting(payload)
+    stitched = stitch_prediction(patches.reshape(-1, model.N, model.N), positions, probe=scan.probe,
+                                 weighting=weighting, arch=getattr(model, "arch", None))
+    del patches
+    obj = stitched.object
+    metrics, crops = None, None
+    if scan.object_guess is not None:
+        metrics, crops, note = compare_with_reference(obj, stitched.weight, stitched.origin_x, stitched.origin_y,
+                                                      scan.object_guess)
+        if note:
+            on_event(LogLine(note, level="WARNING"))
+    if cancel is not None:
+        cancel.raise_if_cancelled()  # last chance: nothing has been written yet
+
+    record = {"archive": str(archive), "device": device, "n_patterns_scan": scan.n_patterns,
+              "n_patterns_used": int(len(used)), "n_groups": int(G), "gridsize": int(model.gridsize),
+              "batch_size": batch_size, "stitch_weighting": weighting, "canvas_shape": list(obj.shape),
+              "origin_x": stitched.origin_x, "origin_y": stitched.origin_y, "predict_s": predict_s,
+              "patterns_per_s": rate, "engine_version": loaded.manifest.get("engine_version")}
+    files = write_outputs(out, obj, stitched.weight, stitched.origin_x, stitched.origin_y, metrics, crops,
+                          _config_record(payload, record))
+    elapsed = time.monotonic() - t0
+    if metrics is not None:
+        on_event(LogLine(f"metrics vs objectGuess: amplitude SSIM {metrics['amplitude']['ssim']:.3f}, "
+                         f"phase SSIM {metrics['phase']['ssim']:.3f}"))
+    on_event(LogLine(f"inference finished in {elapsed:.1f} s: {obj.shape[0]}x{obj.shape[1]} object written to {out}"))
+    on_event(RunFinished(status="completed", output_dir=str(out)))
+    return InferenceResult(output_dir=out, object=obj, amplitude=np.abs(obj).astype(np.float32),
+                           phase=np.angle(obj).astype(np.float32), metrics=metrics, files=files,
+                           origin_x=stitched.origin_x, origin_y=stitched.origin_y, weight=stitched.weight,
+                           n_patterns=int(len(used)), n_groups=int(G), device=device, elapsed_s=elapsed,
+                           predict_s=predict_s)

@@ -1,0 +1,1 @@
+"""The network (CNN generator), the physics-informed wrapper (PtychoPINN) and the losses."""

@@ -1,0 +1,90 @@
+"""The LightningModule: automatic optimisation (so ``accumulate_grad_batches`` works, §8.8),
+Adam at the execution config's learning rate, and the scheduler choice.
+
+Scheduler names (execution_config.scheduler):
+* ``Default`` -- a constant learning rate (the torch reference's meaning; CONFIG's help says so).
+* ``ReduceLROnPlateau`` -- the TF reference's schedule: factor 0.5, patience 2, min_lr = lr / 10,
+  on the validation loss (the training loss without a validation split).
+* ``Exponential`` -- lr * 0.95**epoch.
+* ``CosineAnnealing`` -- cosine from lr to lr / 100 over nepochs.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from ..events import CancelledError, CancelToken
+from ..model.loss import LossWeights, compute_loss
+from ..model.pinn import PtychoPINN
+
+SCHEDULERS = ("Default", "Exponential", "ReduceLROnPlateau", "CosineAnnealing")
+
+
+class PinnModule(L.LightningModule):
+    """Wraps :class:`PtychoPINN`; logs ``train_loss``/``val_loss`` (epoch means) and loss terms."""
+
+    def __init__(self, model: PtychoPINN, weights: LossWeights, learning_rate: float = 1e-3,
+                 scheduler: str = "Default", nepochs: int = 1, plateau_monitor: str = "val_loss",
+                 cancel: CancelToken | None = None) -> None:
+        super().__init__()
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler: expected one of {list(SCHEDULERS)}, got {scheduler!r}")
+        if not learning_rate or learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+        self.model = model
+        self.weights = weights
+        self.learning_rate = float(learning_rate)
+        self.scheduler_name = scheduler
+        self.nepochs = max(1, int(nepochs))
+        self.plateau_monitor = plateau_monitor
+        self.cancel = cancel
+
+    def forward(self, x: torch.Tensor, rel: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model(x, rel)
+
+    def _step(self, batch: Any, prefix: str) -> torch.Tensor:
+        x, rel, _idx = batch
+        pred, obj = self.model.forward_with_object(x, rel)
+        terms = compute_loss(pred, x, self.model.counts_scale, self.model.input_scale, self.weights,
+                             obj if self.weights.realspace_weight > 0 else None)
+        bs = x.shape[0]
+        self.log(f"{prefix}_loss", terms["loss"], on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=bs, sync_dist=True)
+        for name, value in terms.items():
+            if name != "loss":
+                self.log(f"{prefix}_{name}", value, on_step=False, on_epoch=True, batch_size=bs, sync_dist=True)
+        return terms["loss"]
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # raising (rather than should_stop) stops before this batch and skips the end-of-epoch
+        # validation and checkpointing; train_model catches it and still writes the archive
+        if self.cancel is not None and self.cancel.cancelled:
+            raise CancelledError("cancelled by user")
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if self.cancel is not None and self.cancel.cancelled:
+            raise CancelledError("cancelled by user")
+        return self._step(batch, "val")
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=self.learning_rate)
+        name = self.scheduler_name
+        if name == "Default":
+            return opt
+        if name == "ReduceLROnPlateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=2,
+                                                               min_lr=self.learning_rate / 10)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch",
+                                                       "monitor": self.plateau_monitor, "strict": False}}
+        if name == "Exponential":
+            sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.95)
+        else:
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.nepochs,
+                                                               eta_min=self.learning_rate / 100)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

@@ -1,0 +1,90 @@
+"""Build the Lightning Trainer from every PyTorchExecutionConfig field.
+
+Decisions written down:
+* accelerator 'auto' -> CUDA when available, else CPU (CONFIG's ``resolve_accelerator``).
+* Multi-process strategies (ddp, ddp_spawn, ...) are allowed from the main thread (CLI) only;
+  from a worker thread (the GUI) they would fork/spawn a Qt process, so we refuse with a message.
+* '16-mixed' needs a GPU; on CPU we refuse and point at 'bf16-mixed' (which Lightning supports).
+* ``deterministic=True`` on CUDA becomes Lightning's 'warn' mode: grid_sample's backward (used by
+  the group merge) has no deterministic CUDA kernel and would otherwise raise.
+* Checkpoints go to ``output_dir/checkpoints`` (save_last=True -> last.ckpt); logs to
+  ``output_dir/logs``. Without a validation split, 'val_*' monitors become 'train_*'.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+MULTIPROCESS_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "fsdp", "deepspeed")
+
+
+def resolve_accelerator_name(accelerator: str) -> str:
+    try:
+        from ..config.execution import resolve_accelerator
+    except ImportError:  # pragma: no cover - CONFIG module always present in the package
+        import torch
+
+        return "cuda" if accelerator == "auto" and torch.cuda.is_available() else (
+            "cpu" if accelerator == "auto" else accelerator)
+    return resolve_accelerator(accelerator)
+
+
+def monitor_name(metric: str, has_val: bool) -> str:
+    """The logged metric to monitor; 'val_x' -> 'train_x' when there is no validation split."""
+    if not has_val and metric.startswith("val_"):
+        return "train_" + metric[len("val_"):]
+    return metric
+
+
+def check_strategy(strategy: str, devices: Any) -> None:
+    """Refuse multi-process strategies outside the main thread (a GUI worker thread)."""
+    if str(strategy).startswith(MULTIPROCESS_STRATEGIES) and threading.current_thread() is not threading.main_thread():
+        raise ValueError(
+            f"strategy {strategy!r} starts extra processes and cannot run from the application's worker "
+            "thread; use strategy 'auto' here, or run multi-GPU training from the command line "
+            "(ptycho-engine train ... --strategy ddp)")
+
+
+def build_trainer(exe: Any, output_dir: Path, nepochs: int, callbacks: list[Callback], has_val: bool,
+                  n_train_batches: int) -> tuple[L.Trainer, str]:
+    """The Trainer and the resolved accelerator name."""
+    accelerator = resolve_accelerator_name(exe.accelerator)
+    check_strategy(exe.strategy, exe.devices)
+    precision = str(exe.precision)
+    if precision == "16-mixed" and accelerator == "cpu":
+        raise ValueError("precision '16-mixed' needs a GPU; on CPU use 'bf16-mixed' or '32-true'")
+    deterministic: bool | str = bool(exe.deterministic)
+    if deterministic and accelerator == "cuda":
+        deterministic = "warn"
+    cbs = list(callbacks)
+    monitor = monitor_name(exe.checkpoint_monitor_metric, has_val)
+    if exe.enable_checkpointing:
+        cbs.append(ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="epoch{epoch:03d}",
+                                   auto_insert_metric_name=False, monitor=monitor, mode=exe.checkpoint_mode,
+                                   save_top_k=int(exe.checkpoint_save_top_k), save_last=True))
+    if exe.early_stop_patience:
+        cbs.append(EarlyStopping(monitor=monitor_name("val_loss", has_val), mode="min",
+                                 patience=int(exe.early_stop_patience), check_finite=True))
+    backend = (exe.logger_backend or "none").lower()
+    if backend == "csv":
+        logger: Any = L.pytorch.loggers.CSVLogger(save_dir=str(output_dir), name="logs")
+    elif backend == "tensorboard":
+        logger = L.pytorch.loggers.TensorBoardLogger(save_dir=str(output_dir), name="logs")
+    elif backend == "none":
+        logger = False
+    else:
+        raise ValueError(f"logger_backend: expected 'csv', 'tensorboard' or 'none', got {exe.logger_backend!r}")
+    clip = exe.gradient_clip_val if exe.gradient_clip_val else None
+    trainer = L.Trainer(
+        max_epochs=int(nepochs), accelerator=accelerator, devices=exe.devices, strategy=exe.strategy,
+        precision=precision, deterministic=deterministic, gradient_clip_val=clip,
+        gradient_clip_algorithm="norm", accumulate_grad_batches=int(exe.accum_steps),
+        enable_progress_bar=bool(exe.enable_progress_bar), enable_checkpointing=bool(exe.enable_checkpointing),
+        enable_model_summary=False, callbacks=cbs, logger=logger, default_root_dir=str(output_dir),
+        log_every_n_steps=max(1, min(50, n_train_batches)), num_sanity_val_steps=0,
+    )
+    return trainer, accelerator

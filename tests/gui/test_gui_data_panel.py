@@ -1,0 +1,71 @@
+"""The data panel: the demo is preselected, a valid scan is summarised, a malformed one is refused."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from ptycho_engine import api
+
+
+def test_window_opens_with_demo_selected(qtbot, make_window, wait_scan_done):
+    w = make_window()  # no --data, empty settings: the bundled demo scan
+    assert Path(w.data_panel.path_edit.text()) == api.demo_dataset_path()
+    assert w.output_dir is not None and "PtychoStudio" in str(w.output_dir)
+    wait_scan_done(w)
+    assert w.data_panel.error is None, w.data_panel.error
+    summary = w.data_panel.summary
+    assert summary.n_patterns > 0 and summary.N in (32, 64, 128)
+    assert w.train_button.isEnabled(), w.train_button.toolTip()
+    assert w.scan_views.probe_amp.data is not None
+
+
+def test_valid_scan_is_summarised_with_previews(qtbot, window, tiny_scans):
+    summary = window.data_panel.summary
+    assert summary.N == 64 and summary.n_patterns == window.scan_views.preview.diffraction.shape[0]
+    assert window.data_panel._values["N"].text() == "64 × 64"
+    assert window.data_panel._values["patterns"].text() == str(summary.n_patterns)
+    assert window.data_panel._values["gt"].text().startswith("yes")
+    # previews: log-scaled pattern, probe amplitude / phase, one scatter point per position
+    assert window.scan_views.diffraction.data.shape == (64, 64)
+    assert window.scan_views.probe_phase.data.shape == (64, 64)
+    assert len(window.scan_views.scatter.data) == summary.n_patterns
+    window.scan_views.slider.setValue(3)
+    assert window.scan_views.index_box.value() == 3
+    assert window.train_button.isEnabled()
+
+
+def test_malformed_file_shows_error_and_disables_train(qtbot, window, malformed_scan):
+    with qtbot.waitSignal(window.scan_failed, timeout=20_000) as blocker:
+        window.data_panel.choose(str(malformed_scan))
+    message = blocker.args[0]
+    assert "probeGuess" in message
+    assert "probeGuess" in window.data_panel.status_label.text()
+    assert "c62828" in window.data_panel.status_label.styleSheet()  # red, in place
+    assert not window.train_button.isEnabled()
+    assert "probeGuess" in window.train_button.toolTip()
+    assert "Train disabled" in window.reason_label.text()
+    assert "probeGuess" in window.status_message.text()
+    # choosing a good file again re-enables Train
+    with qtbot.waitSignal(window.scan_loaded, timeout=20_000):
+        window.data_panel.choose(str(window.session.data_file))
+    assert window.train_button.isEnabled()
+
+
+def test_missing_file_is_reported(qtbot, window, tmp_path):
+    with qtbot.waitSignal(window.scan_failed, timeout=20_000) as blocker:
+        window.data_panel.choose(str(tmp_path / "nope.npz"))
+    assert "nope.npz" in blocker.args[0]
+    assert not window.train_button.isEnabled()
+
+
+def test_drag_and_drop_selects_the_file(qtbot, window, tiny_scans):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tiny_scans[1]))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.scan_loaded, timeout=20_000) as loaded:
+        window.data_panel.dropEvent(event)
+    assert Path(loaded.args[0].path) == tiny_scans[1]
+    assert Path(window.data_panel.path_edit.text()) == tiny_scans[1]

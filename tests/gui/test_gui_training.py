@@ -1,0 +1,177 @@
+"""Train, watch, cancel, fail, reconstruct — the real window on the real engine (tiny data)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from ptycho_engine import api
+
+pytestmark = pytest.mark.gui
+
+RUN_TIMEOUT = 180_000
+
+
+def _distinct_colours(png: Path) -> int:
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(png)).convertToFormat(QImage.Format.Format_RGB32)
+    ptr = img.constBits()
+    arr = np.frombuffer(ptr, dtype=np.uint32, count=img.width() * img.height())
+    return int(np.unique(arr).size)
+
+
+def test_two_epoch_training_then_inference(qtbot, window, runs, tiny_scans, tmp_path, request, make_window,
+                                           monkeypatch):
+    shots = Path(request.config.rootpath) / "tests" / "gui" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    before = shots / "main_window_before_run.png"
+    assert window.grab().save(str(before))
+    assert _distinct_colours(before) > 100
+
+    assert window.start_training() is True
+    assert not window.train_button.isEnabled() and window.cancel_button.isEnabled()
+    kind, result = runs.wait(qtbot)
+    assert kind == "trained", result
+    assert result.status == "completed"
+    qtbot.waitUntil(lambda: window.job is None, timeout=5_000)
+
+    loss = window.training_views.loss
+    assert len(loss.train_points) == 2 and len(loss.val_points) == 2
+    x, y = loss.train_curve.getData()
+    assert len(x) == 2 and np.all(np.isfinite(y))
+    assert len(loss.val_curve.getData()[0]) == 2
+    assert [row["epoch"] for row in result.history] == [p[0] for p in loss.train_points]
+    amp = window.training_views.images.amplitude.data
+    phase = window.training_views.images.phase.data
+    assert amp is not None and amp.ndim == 2 and amp.size > 0 and np.isfinite(amp).all()
+    assert phase is not None and phase.shape == amp.shape
+    assert window.model_dir == Path(result.output_dir)
+    assert (window.model_dir / "wts.h5.zip").is_file()
+    assert window.config_table.table.rowCount() > 20
+    names = [r[0] for r in window.config_table.rows]
+    row = window.config_table.rows[names.index("nepochs")]
+    assert row[1] == "2" and row[2] == "override"
+    assert window.train_button.isEnabled() and not window.cancel_button.isEnabled()
+    assert "Finished training" in window.progress_label.text()
+    assert any("epoch" in line for line in window.log_pane.lines)
+
+    # reconstruct the second scan with the model just trained
+    with qtbot.waitSignal(window.scan_loaded, timeout=20_000):
+        window.data_panel.choose(str(tiny_scans[1]))
+    assert window.infer_button.isEnabled(), window.infer_button.toolTip()
+    window.infer_form.set_texts({"n_groups": "16"})
+    assert window.start_inference() is True
+    kind, inf = runs.wait(qtbot, 2)
+    assert kind == "inferred", inf
+    out = Path(inf.output_dir)
+    assert out == window.output_dir / "inference-tiny_test"
+    assert (out / "reconstruction.npz").is_file()
+    shown = window.results_view.images.amplitude.data
+    assert shown is not None and shown.shape == np.asarray(inf.amplitude).shape
+    assert window.results_view.images.phase.data.shape == shown.shape
+    assert window.results_view.metrics.rowCount() > 0  # the test scan has ground truth
+    assert window.results_view.open_button.isEnabled()
+    opened_urls: list = []
+    monkeypatch.setattr("app.widgets.results_view.QDesktopServices.openUrl", opened_urls.append)
+    window.results_view.open_button.click()
+    assert [u.toLocalFile() for u in opened_urls] == [str(out)]
+    exported = window.results_view.export_images(tmp_path / "export")
+    assert all(p.is_file() and p.stat().st_size > 1000 for p in exported)
+    assert window.tabs.currentWidget() is window.results_view
+
+    after = shots / "main_window_after_inference.png"
+    assert window.grab().save(str(after))
+    assert _distinct_colours(after) > 500
+    window.tabs.setCurrentWidget(window.training_views)
+    after_train = shots / "main_window_training_tab.png"
+    assert window.grab().save(str(after_train))
+    assert _distinct_colours(after_train) > 500
+    window.tabs.setCurrentWidget(window.config_table)
+    assert window.grab().save(str(shots / "main_window_configuration_tab.png"))
+
+    # a later session: "Open run…" shows the training run's history, preview and configuration
+    train_dir, infer_dir = Path(result.output_dir), out
+    later = make_window(data_file=tiny_scans[1], output_dir=tmp_path / "later")
+    with qtbot.waitSignal(later.run_opened, timeout=20_000) as opened:
+        later.open_run(train_dir)
+    assert opened.args[0].path == train_dir
+    assert len(later.training_views.loss.train_points) == 2
+    assert later.training_views.images.amplitude.data is not None
+    assert any(r[0] == "nepochs" and r[1] == "2" for r in later.config_table.rows)
+    assert later.model_dir == train_dir  # the run holds wts.h5.zip: ready to reconstruct
+    with qtbot.waitSignal(later.run_opened, timeout=20_000):
+        later.open_run(infer_dir)
+    assert later.results_view.images.phase.data.shape == shown.shape
+    assert later.results_view.metrics.rowCount() > 0
+    # "Load model…" refuses a folder without a model, in a dialog
+    assert later.load_model(tmp_path / "export") is False
+    assert "wts.h5.zip" in later.last_error_dialog.informativeText()
+    later.last_error_dialog.close()
+    assert later.load_model(train_dir) is True and later.infer_button.isEnabled()
+
+
+def test_cancel_during_training_keeps_window_usable(qtbot, window, runs):
+    window.train_form.set_texts({"nepochs": "500"})
+    with qtbot.waitSignal(window.epoch_ended, timeout=RUN_TIMEOUT):
+        window.start_training()
+    window.cancel_run()
+    assert runs.wait(qtbot)[0] == "cancelled", runs.events
+    qtbot.waitUntil(lambda: window.job is None, timeout=5_000)
+    n_done = len(window.training_views.loss.train_points)
+    assert 1 <= n_done < 500
+    assert "Cancelled" in window.progress_label.text()
+    assert window.train_button.isEnabled() and not window.cancel_button.isEnabled()
+    assert window.model_dir is not None and (window.model_dir / "wts.h5.zip").is_file()
+    # still usable: a new short run completes (after confirming the overwrite question)
+    window.train_form.set_texts({"nepochs": "1"})
+    assert window.start_training() is False  # the folder holds a run: we are asked first
+    box = window.pending_question
+    assert box is not None and box.isVisible()
+    box.button(QMessageBox.StandardButton.Yes).click()
+    assert runs.wait(qtbot, 2)[0] == "trained", runs.events
+    assert len(window.training_views.loss.train_points) == 1
+
+
+def test_overwrite_question_no_keeps_the_run(qtbot, window):
+    out = window.output_dir
+    out.mkdir(parents=True)
+    (out / "history.json").write_text(json.dumps([{"epoch": 0, "train_loss": 1.0}]))
+    assert window.start_training() is False
+    box = window.pending_question
+    assert box.isVisible() and str(out) in box.text()
+    box.button(QMessageBox.StandardButton.No).click()
+    qtbot.wait(50)
+    assert window.job is None and window.train_button.isEnabled()
+    assert json.loads((out / "history.json").read_text()) == [{"epoch": 0, "train_loss": 1.0}]
+
+
+def test_exception_in_worker_shows_error_dialog(qtbot, window, runs, monkeypatch):
+    def broken_train(payload, on_event=None, cancel=None):
+        raise RuntimeError("simulated engine crash")
+
+    monkeypatch.setattr(api, "train", broken_train)
+    window.start_training()
+    kind, message = runs.wait(qtbot)
+    assert kind == "failed" and "simulated engine crash" in message
+    box = window.last_error_dialog
+    assert box is not None and box.isVisible()
+    assert "Training failed" in box.text()
+    assert "simulated engine crash" in box.informativeText()
+    assert "Traceback" in box.detailedText() and "broken_train" in box.detailedText()
+    box.close()
+    assert window.job is None and window.train_button.isEnabled()
+    assert any("simulated engine crash" in line for line in window.log_pane.lines)
+
+
+def test_factory_error_is_reported(qtbot, window, runs):
+    window.train_form.set_texts({"N": "128"})  # the scan has N = 64
+    window.start_training()
+    kind, message = runs.wait(qtbot)
+    assert kind == "failed" and "128" in message
+    assert window.last_error_dialog.isVisible()
+    assert window.train_button.isEnabled()
+
