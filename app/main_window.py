@@ -7,23 +7,18 @@ class only reacts to queued signals in its ``@Slot`` methods.
 """
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -34,15 +29,17 @@ from ptycho_engine import api
 from ptycho_engine.events import EpochEnd, Preview, StepProgress
 
 from . import dialogs
+from .menus import build_menus
 from .plotting import configure_pyqtgraph
 from .settings import SessionStore
 from .widgets.config_table import ConfigTable
 from .widgets.data_panel import DataPanel
-from .widgets.elided_label import ElidedLabel
 from .widgets.live_views import TrainingViews
 from .widgets.log_pane import LogPane
+from .widgets.output_panel import OutputPanel
 from .widgets.overrides_form import OverridesForm
 from .widgets.results_view import ResultsView
+from .widgets.run_panel import RunPanel
 from .widgets.scan_views import ScanViews
 from .worker import EngineWorker, IoWorker, Job
 
@@ -53,15 +50,6 @@ PREVIEW_INTERVAL_MS = 150  # at most ~7 image redraws per second, whatever the e
 
 def default_output_dir() -> Path:
     return Path.home() / "PtychoStudio" / "runs" / time.strftime("run-%Y%m%d-%H%M%S")
-
-
-def _fmt_eta(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    seconds = max(0, int(round(seconds)))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h:d}:{m:02d}:{s:02d}" if h else f"{m:d}:{s:02d}"
 
 
 class MainWindow(QMainWindow):
@@ -108,7 +96,7 @@ class MainWindow(QMainWindow):
 
         self.resize(1500, 940)
         self._build_widgets()
-        self._build_menus()
+        self.run_actions = build_menus(self)
         self._start_workers()
         self.log_pane.attach()
         self._restore_session(data_file, output_dir)
@@ -121,27 +109,10 @@ class MainWindow(QMainWindow):
         self.data_panel = DataPanel()
         self.data_panel.file_chosen.connect(self.set_data_file)
 
-        output_box = QGroupBox("Output and model")
-        self.output_edit = QLineEdit()
-        self.output_edit.setPlaceholderText("Folder for the run (created if missing)")
-        self.output_edit.textChanged.connect(self._output_changed)
-        out_browse = QPushButton("Browse…")
-        out_browse.clicked.connect(self._browse_output)
-        self.model_label = QLabel("Model: none (train one, or load a trained model)")
-        self.model_label.setWordWrap(True)
-        self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        model_button = QPushButton("Load model…")
-        model_button.clicked.connect(self._browse_model)
-        out_row = QHBoxLayout()
-        out_row.addWidget(QLabel("Output folder:"))
-        out_row.addWidget(self.output_edit, 1)
-        out_row.addWidget(out_browse)
-        model_row = QHBoxLayout()
-        model_row.addWidget(self.model_label, 1)
-        model_row.addWidget(model_button)
-        out_layout = QVBoxLayout(output_box)
-        out_layout.addLayout(out_row)
-        out_layout.addLayout(model_row)
+        self.output_panel = OutputPanel()
+        self.output_panel.changed.connect(self._update_actions)
+        self.output_panel.model_folder_chosen.connect(self._model_folder_chosen)
+        self.output_edit = self.output_panel.output_edit
 
         self.params_tabs = QTabWidget()
         self.train_form = self._make_form("training", api.training_fields, TRAINING_GUI_DEFAULTS)
@@ -151,41 +122,24 @@ class MainWindow(QMainWindow):
         params_box = QGroupBox("Parameters (from the engine's schema; hover a field for help)")
         QVBoxLayout(params_box).addWidget(self.params_tabs)
 
-        run_box = QGroupBox("Run")
-        self.train_button = QPushButton("▶  Train")
-        self.infer_button = QPushButton("Infer")
-        self.cancel_button = QPushButton("■  Cancel")
-        self.train_button.setDefault(True)
-        for b in (self.train_button, self.infer_button, self.cancel_button):
-            b.setMinimumHeight(30)
-        self.train_button.clicked.connect(self.start_training)
-        self.infer_button.clicked.connect(self.start_inference)
-        self.cancel_button.clicked.connect(self.cancel_run)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.train_button, 2)
-        buttons.addWidget(self.infer_button, 1)
-        buttons.addWidget(self.cancel_button, 1)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("idle")
-        self.progress_label = ElidedLabel("Ready.")
-        self.reason_label = QLabel("")
-        self.reason_label.setWordWrap(True)
-        self.reason_label.setStyleSheet("color: #c62828;")
-        run_layout = QVBoxLayout(run_box)
-        run_layout.addLayout(buttons)
-        run_layout.addWidget(self.progress)
-        run_layout.addWidget(self.progress_label)
-        run_layout.addWidget(self.reason_label)
+        self.run_panel = RunPanel()
+        self.run_panel.train_button.clicked.connect(self.start_training)
+        self.run_panel.infer_button.clicked.connect(self.start_inference)
+        self.run_panel.cancel_button.clicked.connect(self.cancel_run)
+        # short names used by tests and by the status logic
+        self.train_button = self.run_panel.train_button
+        self.infer_button = self.run_panel.infer_button
+        self.cancel_button = self.run_panel.cancel_button
+        self.progress_label = self.run_panel.progress_label
+        self.reason_label = self.run_panel.reason_label
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(6, 6, 6, 6)
         left_layout.addWidget(self.data_panel)
-        left_layout.addWidget(output_box)
+        left_layout.addWidget(self.output_panel)
         left_layout.addWidget(params_box, 1)
-        left_layout.addWidget(run_box)
+        left_layout.addWidget(self.run_panel)
         left.setMinimumWidth(400)
 
         self.scan_views = ScanViews()
@@ -248,33 +202,6 @@ class MainWindow(QMainWindow):
         label.setStyleSheet("color: #c62828;")
         return label
 
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.open_scan_action = self._action(file_menu, "Open scan…", self.data_panel._browse, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Open demo scan", self._open_demo)
-        self._action(file_menu, "Open demo test scan", self._open_demo_test)
-        file_menu.addSeparator()
-        self._action(file_menu, "Open run…", self._browse_run)
-        self._action(file_menu, "Load model…", self._browse_model)
-        self._action(file_menu, "Choose output folder…", self._browse_output)
-        file_menu.addSeparator()
-        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
-        run_menu = self.menuBar().addMenu("&Run")
-        self.train_action = self._action(run_menu, "Train", self.start_training, "Ctrl+T")
-        self.infer_action = self._action(run_menu, "Infer", self.start_inference, "Ctrl+I")
-        self.cancel_action = self._action(run_menu, "Cancel", self.cancel_run, "Esc")
-        view_menu = self.menuBar().addMenu("&View")
-        for i, name in enumerate(("Scan", "Training", "Reconstruction", "Configuration")):
-            self._action(view_menu, name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
-
-    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
     def _start_workers(self) -> None:
         self.engine_thread = QThread(self)
         self.engine_thread.setObjectName("engine")
@@ -335,8 +262,7 @@ class MainWindow(QMainWindow):
 
     @property
     def output_dir(self) -> Path | None:
-        text = self.output_edit.text().strip()
-        return Path(text).expanduser() if text else None
+        return self.output_panel.output_dir
 
     def train_block_reason(self) -> str | None:
         """Why Train is disabled right now (None = it may run)."""
@@ -380,20 +306,12 @@ class MainWindow(QMainWindow):
         train_reason = self.train_block_reason()
         infer_reason = self.infer_block_reason()
         running = self.job is not None
-        self.train_button.setEnabled(train_reason is None)
-        self.train_action.setEnabled(train_reason is None)
-        self.train_button.setToolTip(train_reason or "Train a model on the selected scan")
-        self.infer_button.setEnabled(infer_reason is None)
-        self.infer_action.setEnabled(infer_reason is None)
-        self.infer_button.setToolTip(infer_reason or "Reconstruct the selected scan with the model")
-        self.cancel_button.setEnabled(running)
-        self.cancel_action.setEnabled(running)
-        if running:
-            self.reason_label.setText("")
-        elif train_reason and not (self._scan_loading and self.data_panel.summary is None):
-            self.reason_label.setText(f"Train disabled: {train_reason}")
-        else:
-            self.reason_label.setText("")
+        self.run_panel.set_allowed(train_reason, infer_reason, running)
+        if self._scan_loading:
+            self.reason_label.setText("")  # transient: no red text while the file is checked
+        self.run_actions["train"].setEnabled(train_reason is None)
+        self.run_actions["infer"].setEnabled(infer_reason is None)
+        self.run_actions["cancel"].setEnabled(running)
         if not running:
             self.status_message.setText(train_reason or "Ready to train.")
 
@@ -432,30 +350,17 @@ class MainWindow(QMainWindow):
         self.scan_failed.emit(message)
 
     @Slot()
-    def _open_demo(self) -> None:
+    def open_demo(self) -> None:
         self.data_panel.choose(str(api.demo_dataset_path()))
 
     @Slot()
-    def _open_demo_test(self) -> None:
+    def open_demo_test(self) -> None:
         self.data_panel.choose(str(api.demo_test_dataset_path()))
 
     # ================================================================ output / model / runs
     @Slot(str)
-    def _output_changed(self, _text: str) -> None:
-        self._update_actions()
-
-    @Slot()
-    def _browse_output(self) -> None:
-        start = str(self.output_dir.parent if self.output_dir else Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Output folder", start)
-        if folder:
-            self.output_edit.setText(folder)
-
-    @Slot()
-    def _browse_model(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Trained model (folder with wts.h5.zip)", str(Path.home()))
-        if folder:
-            self.load_model(Path(folder))
+    def _model_folder_chosen(self, folder: str) -> None:
+        self.load_model(Path(folder))
 
     def load_model(self, folder: Path) -> bool:
         """Use the model in ``folder`` for inference; explains in a dialog if it holds none."""
@@ -468,13 +373,13 @@ class MainWindow(QMainWindow):
 
     def set_model_dir(self, folder: Path | None) -> None:
         self.model_dir = folder
-        self.model_label.setText(f"Model: {folder}" if folder else "Model: none")
+        self.output_panel.show_model(folder)
         if folder is not None:
             self.session.model_dir = folder
         self._update_actions()
 
     @Slot()
-    def _browse_run(self) -> None:
+    def browse_run(self) -> None:
         start = str(self.output_dir.parent if self.output_dir else Path.home())
         folder = QFileDialog.getExistingDirectory(self, "Open run folder", start)
         if folder:
@@ -566,9 +471,7 @@ class MainWindow(QMainWindow):
         if kind == "train":
             self.training_views.loss.clear_history()
             self.tabs.setCurrentWidget(self.training_views)
-        self.progress.setRange(0, 0)  # busy until the first step arrives
-        self.progress.setFormat("starting…")
-        self.progress_label.setText(f"{'Training' if kind == 'train' else 'Inference'}: configuring…")
+        self.run_panel.start(kind)
         self.log_pane.append_line("INFO", f"Starting {kind} → {out} with overrides {self.job.overrides}")
         self._update_actions()
         self.status_message.setText(f"{'Training' if kind == 'train' else 'Inference'} running…")
@@ -580,8 +483,8 @@ class MainWindow(QMainWindow):
         if self.job is None:
             return
         self.job.cancel.cancel()
-        self.cancel_button.setEnabled(False)
-        self.progress_label.setText("Cancelling after the current batch…")
+        self.run_panel.cancelling()
+        self.run_actions["cancel"].setEnabled(False)
         self.log_pane.append_line("WARNING", "Cancel requested")
 
     @Slot(str, object)
@@ -599,18 +502,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_step(self, step: StepProgress) -> None:
-        if self.job is None:
-            return
-        total = max(int(step.total_steps), 1)
-        self.progress.setRange(0, total)
-        self.progress.setValue(min(int(step.step), total))
-        self.progress.setFormat(f"%p%  (step {step.step}/{step.total_steps})")
-        eta = f"elapsed {_fmt_eta(step.elapsed_s)} · ETA {_fmt_eta(step.eta_s)}"
-        if self.job.kind == "train":
-            epochs = f"/{self._n_epochs}" if self._n_epochs else ""
-            self.progress_label.setText(f"Epoch {step.epoch}{epochs} · step {step.step}/{step.total_steps} · {eta}")
-        else:
-            self.progress_label.setText(f"Reconstructing: batch {step.step}/{step.total_steps} · {eta}")
+        if self.job is not None:
+            self.run_panel.show_step(self.job.kind, step, self._n_epochs)
 
     @Slot(object)
     def _on_epoch(self, epoch: EpochEnd) -> None:
@@ -644,10 +537,7 @@ class MainWindow(QMainWindow):
         if self._pending_preview is not None:
             self._preview_timer.stop()
             self._draw_preview()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if text.startswith("Finished") else 0)
-        self.progress.setFormat(text.split(":")[0])
-        self.progress_label.setText(text)
+        self.run_panel.finish(text, ok=text.startswith("Finished"))
         self._update_actions()
 
     @Slot(str, object)

@@ -47,7 +47,7 @@ def baseline_throughput(N: int, gridsize: int, batch: int, warmup: int = 1, meas
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     weights = LossWeights()
     model.train()
-    ends = []
+    ends, cpu = [], []
     for x, rel in loader:
         x, rel = x.to(device), rel.to(device)
         pred = model(x, rel)
@@ -58,10 +58,14 @@ def baseline_throughput(N: int, gridsize: int, batch: int, warmup: int = 1, meas
         if device == "cuda":
             torch.cuda.synchronize()
         ends.append(time.perf_counter())
+        cpu.append(time.process_time())
     steps = np.diff(ends[warmup - 1:]) if warmup >= 1 else np.diff(ends)
+    cpus = np.diff(cpu[warmup - 1:]) if warmup >= 1 else np.diff(cpu)
     return {"impl": "baseline_loop", "N": N, "gridsize": gridsize, "batch": batch, "device": device,
             "measured_steps": int(len(steps)), "step_s": [round(float(s), 4) for s in steps],
-            "groups_per_s": float(batch / np.median(steps)), "loss_last": float(loss)}
+            "groups_per_s": float(batch / np.median(steps)),
+            "cpu_s_per_step": float(np.median(cpus)), "groups_per_cpu_s": float(batch / np.median(cpus)),
+            "loss_last": float(loss.detach())}
 
 
 def main() -> None:

@@ -62,11 +62,13 @@ class BatchTimer:
         class _Timer(L.Callback):
             def __init__(self) -> None:
                 self.ends: list[float] = []
+                self.cpu: list[float] = []
 
             def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
                 if sync_cuda:
                     torch.cuda.synchronize()
                 self.ends.append(time.perf_counter())
+                self.cpu.append(time.process_time())
 
         return _Timer()
 
@@ -106,7 +108,10 @@ def lightning_throughput(N: int, gridsize: int, batch: int, warmup: int = 1, mea
         trainer.fit(module, loader)
     torch.set_num_threads(old_threads)
     steps = np.diff(timer.ends[warmup - 1:])
+    cpu = np.diff(timer.cpu[warmup - 1:])
     return {"impl": "lightning", "N": N, "gridsize": gridsize, "batch": batch, "device": device,
-            "precision": precision, "opts": {k: v for k, v in opts.items() if v},
+            "precision": precision,
+            "opts": {k: v for k, v in {**opts, "precision": precision if precision != "32-true" else None}.items() if v},
             "measured_steps": int(len(steps)), "step_s": [round(float(s), 4) for s in steps],
-            "groups_per_s": float(batch / np.median(steps))}
+            "groups_per_s": float(batch / np.median(steps)),
+            "cpu_s_per_step": float(np.median(cpu)), "groups_per_cpu_s": float(batch / np.median(cpu))}

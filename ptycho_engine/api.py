@@ -15,7 +15,7 @@ from .runs import RunRecord, load_run
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .config.factory import InferencePayload, TrainingPayload
     from .config.schema import FieldSpec
-    from .data.contract import ScanSummary
+    from .data.contract import ScanData, ScanSummary
     from .inference import InferenceResult
     from .training.run import TrainResult
 
@@ -26,10 +26,13 @@ __all__ = [
     "create_training_payload",
     "cuda_available",
     "demo_dataset_path",
+    "demo_preset_path",
+    "read_settings_file",
     "demo_test_dataset_path",
     "inference_fields",
     "infer",
     "load_run",
+    "load_scan",
     "resources_dir",
     "summarize_scan",
     "train",
@@ -51,6 +54,25 @@ def demo_dataset_path() -> Path:
 def demo_test_dataset_path() -> Path:
     """A second simulated scan of the same kind, for trying inference."""
     return resources_dir() / "demo_lines_test.npz"
+
+
+def demo_preset_path() -> Path:
+    """Settings that train the demo scan on a laptop CPU in a couple of minutes."""
+    return resources_dir() / "demo_preset.toml"
+
+
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    """``{name: value}`` from a TOML settings file (same format as the CLI's ``--config``)."""
+    from .config.presets import read_settings_file as _read
+
+    return _read(path)
+
+
+def load_scan(path: str | Path) -> "ScanData":
+    """Load and validate a scan (arrays included); raises DataContractError / FileNotFoundError."""
+    from .data.contract import load_scan as _load
+
+    return _load(Path(path))
 
 
 def summarize_scan(path: str | Path) -> "ScanSummary":

@@ -139,6 +139,15 @@ def _check_manifest(manifest: dict[str, Any], path: Path) -> None:
         raise ArchiveError(f"{path}: archive backend {manifest.get('backend')!r} is not 'pytorch'")
 
 
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The archive's manifest (format and engine version, backend, creation time), checked."""
+    p = Path(path)
+    with _open_zip(p) as zf:
+        manifest = _read_json_member(zf, "manifest.json", p)
+    _check_manifest(manifest, p)
+    return manifest
+
+
 def read_archive_config(path: str | Path) -> dict[str, Any]:
     """{"model": {...}, "training": {...}} from the archive (reads manifest + config.json only)."""
     p = Path(path)

@@ -14,10 +14,10 @@ import json
 import logging
 import signal
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .config.presets import read_settings_file
 from .config.schema import ConfigError, FieldSpec, type_name
 from .events import CancelledError, CancelToken, EpochEnd, Event, LogLine, RunFinished, StepProgress
 
@@ -76,28 +76,11 @@ def _parse_set(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    """Settings from a TOML file; tables (e.g. [model], [training]) are flattened."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"--config: file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(value)
-        else:
-            flat[key] = value
-    return flat
-
-
 def collect_overrides(args: argparse.Namespace, fields: Sequence[FieldSpec]) -> dict[str, Any]:
     """Explicit settings in rising priority: --config file, then --set, then dedicated flags."""
     overrides: dict[str, Any] = {}
     if getattr(args, "config", None):
-        overrides.update(_read_toml(Path(args.config)))
+        overrides.update(read_settings_file(args.config))
     overrides.update(_parse_set(getattr(args, "set", None) or []))
     for spec in fields:
         if hasattr(args, spec.name):

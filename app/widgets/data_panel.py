@@ -48,7 +48,7 @@ class DataPanel(QGroupBox):
         self.path_edit.setPlaceholderText("NPZ scan file — browse, type a path or drop a file here")
         self.path_edit.returnPressed.connect(self._typed)
         self.browse_button = QPushButton("Browse…")
-        self.browse_button.clicked.connect(self._browse)
+        self.browse_button.clicked.connect(self.browse)
         file_row = QHBoxLayout()
         file_row.addWidget(self.path_edit, 1)
         file_row.addWidget(self.browse_button)
@@ -99,7 +99,7 @@ class DataPanel(QGroupBox):
 
     # ---- user input -------------------------------------------------------------------------
     @Slot()
-    def _browse(self) -> None:
+    def browse(self) -> None:
         start = str(Path(self.path_edit.text()).parent) if self.path_edit.text() else ""
         path, _ = QFileDialog.getOpenFileName(self, "Open scan", start, NPZ_FILTER)
         if path:

@@ -19,7 +19,7 @@ from ptycho_engine.config.schema import FieldSpec
 from .collapsible import CollapsibleSection
 from .field_editor import FieldEditor
 
-GROUP_ORDER = ("model", "training", "data", "execution", "inference")
+GROUP_ORDER = ("model", "training", "data", "inference", "execution")
 GROUP_TITLES = {
     "model": "Model",
     "training": "Training",

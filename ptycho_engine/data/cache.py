@@ -40,11 +40,14 @@ from .validation import (
     is_legacy_hwn,
 )
 
-__all__ = ["open_scan_streaming", "cache_path_for", "default_cache_dir", "DEFAULT_CHUNK_BYTES"]
+__all__ = ["open_scan", "open_scan_streaming", "cache_path_for", "default_cache_dir", "DEFAULT_CHUNK_BYTES",
+           "STREAM_ABOVE_BYTES"]
 
 #: bytes of source data converted per chunk (bounded memory whatever the scan size)
 DEFAULT_CHUNK_BYTES = 32 << 20
 CACHE_SUFFIX = ".diffraction.npy"
+#: float32 diffraction larger than this is memory-mapped by :func:`open_scan` (1 GiB)
+STREAM_ABOVE_BYTES = 1 << 30
 
 
 def default_cache_dir() -> Path:
@@ -239,3 +242,16 @@ def open_scan_streaming(path: str | os.PathLike[str], cache_dir: str | os.PathLi
             _warnings.warn(f"{file}: {note}", DataContractWarning, stacklevel=2)
     return ScanData(path=file, diffraction=diffraction, probe=probe, xcoords=xcoords, ycoords=ycoords,
                     object_guess=object_guess, scan_index=scan_index, metadata=metadata, warnings=notes)
+
+
+def open_scan(path: str | os.PathLike[str], *, stream_above_bytes: int = STREAM_ABOVE_BYTES,
+              cache_dir: str | os.PathLike[str] | None = None) -> ScanData:
+    """``load_scan`` for ordinary scans, :func:`open_scan_streaming` when the diffraction (as
+    float32) would exceed ``stream_above_bytes``. Decided from the .npy header alone (cheap)."""
+    file = Path(path)
+    with NpzReader(file) as reader:
+        key = next((k for k in DIFFRACTION_KEYS if k in reader), None)
+        size = int(np.prod(reader.header(key).shape)) * 4 if key is not None else 0
+    if size > stream_above_bytes:
+        return open_scan_streaming(file, cache_dir=cache_dir)
+    return load_scan(file)

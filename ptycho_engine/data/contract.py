@@ -158,7 +158,8 @@ def load_scan(path: str | os.PathLike[str], *, mmap: bool = False) -> ScanData:
         probe = check_probe(reader.read("probeGuess"), file, "probeGuess", n_side)
         xcoords = check_coords(reader.read("xcoords"), file, "xcoords", n)
         ycoords = check_coords(reader.read("ycoords"), file, "ycoords", n)
-        object_guess = check_object(reader.read("objectGuess"), file, "objectGuess") if "objectGuess" in reader else None
+        object_guess = (check_object(reader.read("objectGuess"), file, "objectGuess", xcoords, ycoords)
+                        if "objectGuess" in reader else None)
         scan_index = check_scan_index(reader.read("scan_index"), file, "scan_index", n) if "scan_index" in reader else None
         metadata = read_metadata_from(reader, notes)
 
@@ -193,7 +194,8 @@ def validate_scan(scan: ScanData, file: str | os.PathLike[str] | None = None) ->
     probe = check_probe(np.asarray(scan.probe), file, "probeGuess", n_side)
     xcoords = check_coords(np.asarray(scan.xcoords), file, "xcoords", n)
     ycoords = check_coords(np.asarray(scan.ycoords), file, "ycoords", n)
-    obj = check_object(np.asarray(scan.object_guess), file, "objectGuess") if scan.object_guess is not None else None
+    obj = (check_object(np.asarray(scan.object_guess), file, "objectGuess", xcoords, ycoords)
+           if scan.object_guess is not None else None)
     index = check_scan_index(np.asarray(scan.scan_index), file, "scan_index", n) if scan.scan_index is not None else None
     if not isinstance(scan.metadata, dict):
         raise DataContractError(file, METADATA_KEY, "a dict", type(scan.metadata).__name__)

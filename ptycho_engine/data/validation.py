@@ -21,6 +21,7 @@ __all__ = [
     "check_coords",
     "check_scan_index",
     "check_object",
+    "check_positions_on_object",
     "is_legacy_hwn",
 ]
 
@@ -177,12 +178,34 @@ def check_scan_index(arr: np.ndarray, file: FileRef, key: str, n: int) -> np.nda
     raise DataContractError(file, key, expected, describe(arr))
 
 
-def check_object(arr: np.ndarray, file: FileRef, key: str) -> np.ndarray:
-    """Validate and return the reference object as complex64 (H, W)."""
+def check_object(arr: np.ndarray, file: FileRef, key: str,
+                 xcoords: np.ndarray | None = None, ycoords: np.ndarray | None = None) -> np.ndarray:
+    """Validate and return the reference object as complex64 (H, W).
+
+    With the scan positions given, every patch centre must lie on the object: positions outside
+    it mean the coordinates are not in object pixels (metres, or another origin).
+    """
     expected = "a complex 2-D (H, W) array"
     if arr.ndim != 2 or arr.dtype.kind != "c":
         raise DataContractError(file, key, expected, describe(arr))
     _require_nonempty(arr, file, key, expected)
     out = np.ascontiguousarray(arr, dtype=np.complex64)
     check_finite(out, file, key)
+    if xcoords is not None and ycoords is not None:
+        check_positions_on_object(xcoords, ycoords, out.shape, file)
     return out
+
+
+def check_positions_on_object(xcoords: np.ndarray, ycoords: np.ndarray, shape: tuple[int, ...],
+                              file: FileRef) -> None:
+    """Patch centres (x = column, y = row) must fall inside the (H, W) object."""
+    height, width = shape
+    outside = (xcoords < 0) | (xcoords > width - 1) | (ycoords < 0) | (ycoords > height - 1)
+    if outside.any():
+        first = int(np.argmax(outside))
+        key = "xcoords" if (xcoords[first] < 0 or xcoords[first] > width - 1) else "ycoords"
+        raise DataContractError(
+            file, key, f"patch centres inside objectGuess (x in 0..{width - 1}, y in 0..{height - 1} object pixels)",
+            f"{int(outside.sum())} of {len(xcoords)} positions outside, e.g. pattern {first} at "
+            f"(x={xcoords[first]:.2f}, y={ycoords[first]:.2f})",
+            hint="positions must be in object pixels, not metres")

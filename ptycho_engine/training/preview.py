@@ -23,7 +23,7 @@ def preview_groups(grouped: GroupedScan, ids: np.ndarray, max_groups: int = 48) 
 def make_preview_fn(grouped: GroupedScan, ids: np.ndarray, batch_size: int
                     ) -> Callable[[torch.nn.Module], tuple[np.ndarray, np.ndarray]]:
     """``fn(model) -> (amplitude, phase)`` of the stitched object over the groups ``ids``."""
-    from ..stitching import stitch_patches
+    from ..inference.stitch import stitch_prediction
 
     ids = np.asarray(ids, dtype=np.int64)
     groups = grouped.groups[ids]
@@ -45,7 +45,9 @@ def make_preview_fn(grouped: GroupedScan, ids: np.ndarray, batch_size: int
         finally:
             model.train(was_training)
         patches = torch.cat(parts).reshape(-1, *parts[0].shape[-2:])
-        result = stitch_patches(patches, positions, weighting="probe", probe=model.probe.detach().cpu())
+        # the same stitching path as inference, so a preview looks like the final reconstruction
+        result = stitch_prediction(patches.numpy(), positions, probe=model.probe.detach().cpu().numpy(),
+                                   weighting="probe", arch=model.arch)
         obj = np.asarray(result.object)
         return np.abs(obj).astype(np.float32), np.angle(obj).astype(np.float32)
 

@@ -42,11 +42,18 @@ def ensure_writable(output_dir: Path) -> None:
 
 
 def set_cpu_threads() -> int:
-    """Use the cores this process may run on (affinity-aware; containers often allow fewer)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        n = os.cpu_count() or 1
+    """Use the cores this process may run on (affinity-aware; containers often allow fewer).
+
+    An explicit ``OMP_NUM_THREADS`` wins, so a user or a test harness can keep the engine small.
+    """
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        n = int(env)
+    else:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not on Linux
+            n = os.cpu_count() or 1
     torch.set_num_threads(max(1, n))
     return n
 

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from ptycho_engine.data.cache import cache_path_for, open_scan_streaming
+from ptycho_engine.data.cache import cache_path_for, open_scan, open_scan_streaming
 from ptycho_engine.data.contract import DataContractError, ScanData, load_scan, save_scan
 
 N = 16
@@ -127,3 +127,11 @@ def test_conversion_never_allocates_the_full_array(tmp_path, monkeypatch):
         tracemalloc.stop()
     assert scan.n_patterns == n
     assert peak < full_bytes / 8, f"peak traced allocation {peak} B vs full array {full_bytes} B"
+
+
+def test_open_scan_streams_only_above_the_threshold(compressed, tmp_path):
+    small = open_scan(compressed, cache_dir=tmp_path / "c")
+    assert not isinstance(small.diffraction, np.memmap)
+    big = open_scan(compressed, stream_above_bytes=1024, cache_dir=tmp_path / "c")
+    assert isinstance(big.diffraction, np.memmap)
+    np.testing.assert_array_equal(np.asarray(big.diffraction), small.diffraction)

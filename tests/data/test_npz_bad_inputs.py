@@ -47,6 +47,8 @@ CORPUS = [
     ("two_d_coords", {"xcoords": np.zeros((n, 1))}, "xcoords", "(10, 1)"),
     ("scan_index_length", {"scan_index": np.zeros(n + 1, np.int64)}, "scan_index", "(11,)"),
     ("real_object", {"objectGuess": np.ones((32, 32), np.float32)}, "objectGuess", "float32"),
+    ("positions_off_object", {"xcoords": np.linspace(10.0, 40.0, n)}, "xcoords", "outside"),
+    ("positions_in_metres", {"ycoords": np.linspace(-2e-6, 2e-6, n)}, "ycoords", "not metres"),
     ("object_array_coords", {"xcoords": np.array([1.0, "x", None] + [0.0] * 7, dtype=object)}, "xcoords", "object array"),
     ("bad_metadata_json", {"_metadata": np.array("{not json")}, "_metadata", "not valid JSON"),
     ("metadata_not_object", {"_metadata": np.array(json.dumps([1, 2]))}, "_metadata", "JSON list"),

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from ptycho_engine import api
+
+pytestmark = pytest.mark.gui
 
 
 def test_window_opens_with_demo_selected(qtbot, make_window, wait_scan_done):

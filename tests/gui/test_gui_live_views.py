@@ -5,8 +5,11 @@ import logging
 import threading
 
 import numpy as np
+import pytest
 
 from ptycho_engine.events import EpochEnd, Preview
+
+pytestmark = pytest.mark.gui
 
 
 def test_previews_are_coalesced_and_the_newest_is_drawn(qtbot, window):

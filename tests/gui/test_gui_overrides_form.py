@@ -1,9 +1,12 @@
 """The overrides form is generated from the schema, typed, validated, highlighted and resettable."""
 from __future__ import annotations
 
+import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 from ptycho_engine import api
+
+pytestmark = pytest.mark.gui
 
 
 def test_form_is_generated_from_schema(window):

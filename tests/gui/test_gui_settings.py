@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.gui
+
 
 def test_settings_persist_across_windows(qtbot, make_window, wait_scan_done, tiny_scans, tmp_path):
     out = tmp_path / "my-run"

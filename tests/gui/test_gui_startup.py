@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.gui
+
 SCRIPT = r"""
 import json, os, sys, time
 t0 = time.perf_counter()

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from ptycho_engine import api
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 RUN_TIMEOUT = 180_000
 
@@ -26,7 +26,8 @@ def _distinct_colours(png: Path) -> int:
 
 def test_two_epoch_training_then_inference(qtbot, window, runs, tiny_scans, tmp_path, request, make_window,
                                            monkeypatch):
-    shots = Path(request.config.rootpath) / "tests" / "gui" / "screenshots"
+    # build/ is git-ignored; the PNGs are for people to look at after a run
+    shots = Path(request.config.rootpath) / "build" / "gui-screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     before = shots / "main_window_before_run.png"
     assert window.grab().save(str(before))
@@ -175,3 +176,12 @@ def test_factory_error_is_reported(qtbot, window, runs):
     assert window.last_error_dialog.isVisible()
     assert window.train_button.isEnabled()
 
+
+
+def test_closing_the_window_during_training_stops_cleanly(qtbot, window, runs):
+    window.train_form.set_texts({"nepochs": "500"})
+    with qtbot.waitSignal(window.epoch_ended, timeout=RUN_TIMEOUT):
+        window.start_training()
+    window.close()  # what an operator does when the beam time is up
+    assert window.engine_thread.isFinished() and window.io_thread.isFinished()
+    assert window.job is None or window.job.cancel.cancelled

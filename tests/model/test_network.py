@@ -86,3 +86,9 @@ def test_initial_output_depends_on_input():
     amp, phase = gen(x)
     assert float(amp[..., 16:48, 16:48].std(0).mean()) > 1e-3
     assert float(phase[..., 16:48, 16:48].abs().mean()) < 0.5  # but the object starts nearly flat
+
+
+def test_without_pad_object_the_object_fills_the_patch():
+    amp, phase = Generator(N=64, gridsize=2, n_filters_scale=1, pad_object=False)(torch.rand(1, 4, 64, 64))
+    assert amp.shape == phase.shape == (1, 4, 64, 64)
+    assert torch.all(amp[..., :16, :] > 0)  # sigmoid everywhere, no zero border

@@ -1,0 +1,44 @@
+"""The menu bar. Actions call the window's public slots; Run actions mirror the buttons."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .main_window import MainWindow
+
+
+def _add(window: "MainWindow", menu: QMenu, text: str, slot: Callable, shortcut=None) -> QAction:
+    action = QAction(text, window)
+    if shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    action.triggered.connect(slot)
+    menu.addAction(action)
+    return action
+
+
+def build_menus(window: "MainWindow") -> dict[str, QAction]:
+    """File / Run / View menus; returns the actions whose enabled state follows the buttons."""
+    bar = window.menuBar()
+    file_menu = bar.addMenu("&File")
+    _add(window, file_menu, "Open scan…", window.data_panel.browse, QKeySequence.StandardKey.Open)
+    _add(window, file_menu, "Open demo scan", window.open_demo)
+    _add(window, file_menu, "Open demo test scan", window.open_demo_test)
+    file_menu.addSeparator()
+    _add(window, file_menu, "Open run…", window.browse_run)
+    _add(window, file_menu, "Load model…", window.output_panel.browse_model)
+    _add(window, file_menu, "Choose output folder…", window.output_panel.browse_output)
+    file_menu.addSeparator()
+    _add(window, file_menu, "Quit", window.close, QKeySequence.StandardKey.Quit)
+    run_menu = bar.addMenu("&Run")
+    actions = {
+        "train": _add(window, run_menu, "Train", window.start_training, "Ctrl+T"),
+        "infer": _add(window, run_menu, "Infer", window.start_inference, "Ctrl+I"),
+        "cancel": _add(window, run_menu, "Cancel", window.cancel_run, "Esc"),
+    }
+    view_menu = bar.addMenu("&View")
+    for i in range(window.tabs.count()):
+        _add(window, view_menu, window.tabs.tabText(i), lambda _=False, i=i: window.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+    return actions
