@@ -7,6 +7,8 @@ class only reacts to queued signals in its ``@Slot`` methods.
 """
 from __future__ import annotations
 
+import logging
+
 import time
 from pathlib import Path
 from typing import Any
@@ -238,7 +240,11 @@ class MainWindow(QMainWindow):
     def _restore_session(self, data_file: str | Path | None, output_dir: str | Path | None) -> None:
         s = self.session
         if isinstance(self.train_form, OverridesForm):
-            self.train_form.set_texts(s.overrides("training"))
+            saved = s.overrides("training")
+            self.train_form.set_texts(saved)
+            first_launch = not saved and s.data_file is None and data_file is None
+            if first_launch and api.demo_preset_path().is_file():
+                self.apply_preset(api.demo_preset_path())  # Train on the demo finishes in minutes
         if isinstance(self.infer_form, OverridesForm):
             self.infer_form.set_texts(s.overrides("inference"))
         model = s.model_dir
@@ -354,6 +360,25 @@ class MainWindow(QMainWindow):
         self.data_panel.choose(str(api.demo_dataset_path()))
 
     @Slot()
+    def apply_preset(self, path: Path) -> bool:
+        """Fill the training form from a TOML settings file (the CLI's --config format)."""
+        if not isinstance(self.train_form, OverridesForm):
+            return False
+        try:
+            values = api.read_settings_file(path)
+        except ValueError as exc:
+            self._show_error("Could not read the settings file", str(exc))
+            return False
+        unknown = sorted(set(values) - set(self.train_form.editors))
+        self.train_form.set_texts({k: str(v) for k, v in values.items() if k not in unknown})
+        note = f" (ignored unknown names: {', '.join(unknown)})" if unknown else ""
+        logging.getLogger("ptycho_engine").info("Applied settings from %s%s", path, note)
+        return True
+
+    @Slot()
+    def apply_demo_preset(self) -> None:
+        self.apply_preset(api.demo_preset_path())
+
     def open_demo_test(self) -> None:
         self.data_panel.choose(str(api.demo_test_dataset_path()))
 

@@ -26,6 +26,7 @@ def build_menus(window: "MainWindow") -> dict[str, QAction]:
     _add(window, file_menu, "Open scan…", window.data_panel.browse, QKeySequence.StandardKey.Open)
     _add(window, file_menu, "Open demo scan", window.open_demo)
     _add(window, file_menu, "Open demo test scan", window.open_demo_test)
+    _add(window, file_menu, "Apply demo preset (quick CPU training)", window.apply_demo_preset)
     file_menu.addSeparator()
     _add(window, file_menu, "Open run…", window.browse_run)
     _add(window, file_menu, "Load model…", window.output_panel.browse_model)

@@ -39,6 +39,13 @@ os._exit(0)
 """
 
 OVERRIDES = {"n_groups": 48, "nepochs": 3, "batch_size": 16, "gridsize": 1}
+QUICK_OVERRIDES = {"n_groups": 32, "nepochs": 2, "batch_size": 16, "gridsize": 1}
+
+
+def _overrides() -> dict:
+    import os
+
+    return QUICK_OVERRIDES if os.environ.get("PTYCHO_BENCH_QUICK") else OVERRIDES
 
 
 def _stall_child(data_file: str, out_dir: str) -> dict:
@@ -63,7 +70,7 @@ def _stall_child(data_file: str, out_dir: str) -> dict:
     while not state["loaded"] and time.monotonic() < deadline:
         qapp.processEvents()
         time.sleep(0.01)
-    w.train_form.set_texts({k: str(v) for k, v in OVERRIDES.items()})
+    w.train_form.set_texts({k: str(v) for k, v in _overrides().items()})
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(lambda: state["ticks"].append(time.perf_counter()))
@@ -95,7 +102,7 @@ def _headless_child(data_file: str, out_dir: str) -> dict:
 
     from ptycho_engine import api
 
-    payload = api.create_training_payload(data_file, out_dir, OVERRIDES)
+    payload = api.create_training_payload(data_file, out_dir, _overrides())
     t0 = time.perf_counter()
     res = api.train(payload)
     return {"epoch_elapsed_s": [h.get("elapsed_s") for h in res.history], "wall_s": time.perf_counter() - t0,
@@ -108,7 +115,7 @@ def _epoch_times(elapsed: list[float]) -> list[float]:
 
 
 def run(quick: bool, data_file: Path) -> dict:
-    env = {"QT_QPA_PLATFORM": "offscreen"}
+    env = {"QT_QPA_PLATFORM": "offscreen", **({"PTYCHO_BENCH_QUICK": "1"} if quick else {})}
     starts = []
     for _ in range(2 if quick else 3):
         proc = run_child(["-c", STARTUP_CODE], env=env, timeout=300)

@@ -151,6 +151,6 @@ def run(quick: bool) -> dict:
     log(f"profile phases {out['phases']['phase_s_per_step']}")
     out["data_loading"] = data_loading(n_batches=20 if quick else 60)
     log(f"data loading {out['data_loading']}")
-    out["variants"] = variants(rounds=2 if quick else 4, with_compile=not quick)
+    out["variants"] = variants(rounds=1 if quick else 4, with_compile=not quick)
     log("variants " + ", ".join(f"{k}: x{v['speedup_cpu']:.2f}" for k, v in out["variants"]["variants"].items()))
     return out

@@ -90,8 +90,17 @@ def markdown(results: dict) -> str:
                 f"N={c['cfg'][0]} g={c['cfg'][1]} b={c['cfg'][2]} {c['opts']}: x{c['wall']:.2f} wall, x{c['cpu']:.2f} CPU"
                 for c in var), ""]
             best = max(var, key=lambda c: c["cpu"])
-            targets.append(("training throughput >= 1.5x baseline (with the proposed option)", best["cpu"] >= 1.5,
-                            f"best x{best['cpu']:.2f} CPU / x{best['wall']:.2f} wall with {best['opts']} at N={best['cfg'][0]} g={best['cfg'][1]}"))
+            targets.append(("training throughput >= 1.5x baseline (Lightning step with one option, single runs)",
+                            best["cpu"] >= 1.5,
+                            f"best x{best['cpu']:.2f} CPU / x{best['wall']:.2f} wall with {best['opts']} at "
+                            f"N={best['cfg'][0]} g={best['cfg'][1]}; single runs at drifting load: see the "
+                            "interleaved variants in the profile section before trusting one row"))
+    pv = (s.get("profile") or {}).get("variants", {}).get("variants")
+    if pv:
+        k, v = max(pv.items(), key=lambda kv: kv[1]["speedup_cpu"])
+        targets.append(("step speed-up >= 1.5x (interleaved repeats, same process)", v["speedup_cpu"] >= 1.5,
+                        f"best variant {k}: x{v['speedup_cpu']:.2f} (CPU) / x{v['speedup_wall']:.2f} (wall) vs the "
+                        "default fp32 2-thread step"))
     if "infer" in s and "stitching" in s["infer"]:
         inf = s["infer"]
         lines += ["## Inference and stitching", ""]
@@ -149,7 +158,7 @@ def markdown(results: dict) -> str:
                   f"gaps > 50 ms: {g.get('gaps_over_50ms')}, > 100 ms: {g.get('gaps_over_100ms')}; "
                   f"epoch time GUI {_f(a.get('epoch_s_gui'))} s vs headless {_f(a.get('epoch_s_headless'))} s "
                   f"(overhead {_f(a.get('streaming_overhead_pct'), 1)} %)", ""]
-        if "error" in g or "error" in a.get("headless", {}):
+        if g.get("error") or a.get("headless", {}).get("error"):
             lines.append(f"Errors: {g.get('error') or ''} {a.get('headless', {}).get('error', '')[:500]}")
     if "quality" in s and "rows" in s["quality"]:
         q = s["quality"]

@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"mode": "quick" if args.quick else "full", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                      "machine": machine_info(), "sections": {}}
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"{time.strftime('%Y-%m-%d')}_{machine_tag()}{'_quick' if args.quick else ''}"
+    part = "" if set(sections) == set(SECTIONS) else "_" + "-".join(sections)  # never overwrite a full run
+    stem = f"{time.strftime('%Y-%m-%d')}_{machine_tag()}{'_quick' if args.quick else ''}{part}"
     json_path, md_path = args.out / f"{stem}.json", args.out / f"{stem}.md"
     with tempfile.TemporaryDirectory(prefix="ptycho-bench-") as tmp:
         work = Path(tmp)

@@ -24,6 +24,25 @@ def test_window_opens_with_demo_selected(qtbot, make_window, wait_scan_done):
     assert w.scan_views.probe_amp.data is not None
 
 
+def test_first_launch_applies_the_demo_preset(qtbot, make_window, wait_scan_done):
+    preset = api.read_settings_file(api.demo_preset_path())
+    w = make_window()  # first launch: empty settings, no --data
+    wait_scan_done(w)
+    sent = w.train_form.overrides()
+    defaults = {spec.name: spec.default for spec in api.training_fields()}
+    for name, value in preset.items():
+        assert w.train_form.editor(name).value() == value, name
+        if value != defaults[name]:  # highlighted as an edit and sent to the factory
+            assert sent[name] == value and w.train_form.editor(name).is_edited(), name
+    assert any(value != defaults[name] for name, value in preset.items())
+
+
+def test_preset_is_not_forced_on_a_returning_user(qtbot, make_window, wait_scan_done, tiny_scans):
+    w = make_window(data_file=tiny_scans[0])
+    wait_scan_done(w)
+    assert "nepochs" not in w.train_form.overrides()
+
+
 def test_valid_scan_is_summarised_with_previews(qtbot, window, tiny_scans):
     summary = window.data_panel.summary
     assert summary.N == 64 and summary.n_patterns == window.scan_views.preview.diffraction.shape[0]
