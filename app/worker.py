@@ -13,6 +13,8 @@ must only be connected to ``@Slot`` methods of QObjects that live in the GUI thr
 """
 from __future__ import annotations
 
+import logging
+
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,11 +135,18 @@ class IoWorker(QObject):
 
     @Slot()
     def check_cuda(self) -> None:
+        """Check for CUDA and import the rest of the engine, so the first Train does not stall the
+        window; ``cuda_checked`` therefore also means "the engine is loaded"."""
         try:
             ok = api.cuda_available()
-            self.cuda_checked.emit(ok, "CUDA available" if ok else "CUDA not available (CPU only)")
+            detail = "CUDA available" if ok else "CUDA not available (CPU only)"
         except Exception as exc:  # noqa: BLE001
-            self.cuda_checked.emit(False, f"CUDA check failed: {exc}")
+            ok, detail = False, f"CUDA check failed: {exc}"
+        try:
+            api.warm_up()
+        except Exception:  # noqa: BLE001 - a real problem shows up again, with a dialog, on Train
+            logging.getLogger("ptycho_engine").debug("engine warm-up failed", exc_info=True)
+        self.cuda_checked.emit(ok, detail)
 
     @Slot(str)
     def load_run(self, path: str) -> None:

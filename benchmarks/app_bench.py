@@ -59,15 +59,16 @@ def _stall_child(data_file: str, out_dir: str) -> dict:
 
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     settings = QSettings(os.path.join(tempfile.mkdtemp(), "s.ini"), QSettings.Format.IniFormat)
-    w = mw.MainWindow(settings=settings, data_file=data_file, output_dir=out_dir, check_cuda=False)
+    w = mw.MainWindow(settings=settings, data_file=data_file, output_dir=out_dir, check_cuda=True)
     w.show()
-    state = {"done": False, "result": None, "ticks": [], "loaded": False, "error": None}
+    state = {"done": False, "result": None, "ticks": [], "loaded": False, "warm": False, "error": None}
     w.scan_loaded.connect(lambda *_: state.update(loaded=True))
+    w.cuda_checked.connect(lambda *_: state.update(warm=True))
     w.training_finished.connect(lambda r: state.update(done=True, result=r))
     w.run_failed.connect(lambda m: state.update(done=True, error=m))
     w.run_cancelled.connect(lambda k: state.update(done=True, error="cancelled"))
     deadline = time.monotonic() + 60
-    while not state["loaded"] and time.monotonic() < deadline:
+    while not (state["loaded"] and state["warm"]) and time.monotonic() < deadline:
         qapp.processEvents()
         time.sleep(0.01)
     w.train_form.set_texts({k: str(v) for k, v in _overrides().items()})

@@ -36,6 +36,7 @@ __all__ = [
     "resources_dir",
     "summarize_scan",
     "train",
+    "warm_up",
     "training_fields",
 ]
 
@@ -145,6 +146,21 @@ def infer(
     from .inference import run_inference
 
     return run_inference(payload, on_event=on_event, cancel=cancel)
+
+
+def warm_up() -> None:
+    """Import the engine's heavy modules now.
+
+    Imports hold Python's global lock; done in a background thread right after the window
+    appears, they no longer freeze the window when the user first presses Train or Infer.
+    """
+    import importlib
+
+    # everything a training or inference run imports lazily (measured with py-spy --gil: the
+    # scipy.spatial import inside grouping alone held the lock for ~300 ms)
+    for name in ("torch", "lightning", "h5py", "scipy.spatial", ".data.grouping", ".stitching", ".archive",
+                 ".model.pinn", ".training.run", ".inference", ".metrics"):
+        importlib.import_module(name, __package__)
 
 
 def cuda_available() -> bool:

@@ -234,7 +234,8 @@ def open_scan_streaming(path: str | os.PathLike[str], cache_dir: str | os.PathLi
         probe = check_probe(reader.read("probeGuess"), file, "probeGuess", n_side)
         xcoords = check_coords(reader.read("xcoords"), file, "xcoords", n)
         ycoords = check_coords(reader.read("ycoords"), file, "ycoords", n)
-        object_guess = check_object(reader.read("objectGuess"), file, "objectGuess") if "objectGuess" in reader else None
+        object_guess = (check_object(reader.read("objectGuess"), file, "objectGuess", xcoords, ycoords)
+                        if "objectGuess" in reader else None)
         scan_index = check_scan_index(reader.read("scan_index"), file, "scan_index", n) if "scan_index" in reader else None
         metadata = read_metadata_from(reader, notes)
     for note in notes:

@@ -143,7 +143,7 @@ def run_inference(payload: Any, on_event: EventCallback = ignore_events,
 
 def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: CancelToken | None) -> InferenceResult:
     from ..archive import load_archive
-    from ..data.contract import load_scan
+    from ..data.cache import open_scan
     from ..training.run import ensure_writable, set_cpu_threads
     from .compare import compare_with_reference
     from .outputs import write_outputs
@@ -158,7 +158,7 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
     archive = Path(cfg.model_path)
     loaded = load_archive(archive, device=device)
     model = loaded.model
-    scan = load_scan(Path(cfg.test_data_file))
+    scan = open_scan(Path(cfg.test_data_file))  # memory-mapped when the scan is larger than ~1 GiB
     check_geometry(scan, model, cfg, archive)
     for note in scan.warnings:
         on_event(LogLine(f"{scan.path.name}: {note}", level="WARNING"))
