@@ -4,7 +4,7 @@ Modes (child process, ``python -m benchmarks.memory MODE PATH CACHE_DIR``):
   train_load     load_scan(path) (arrays read into memory: today's train_model) + build_groups
                  (gridsize 1, every pattern) + one pass of the training DataLoader (batch 64, shuffled)
   train_stream   the same with open_scan_streaming(path, cache_dir) (read-only memmap)
-  train_stream_prep  train_stream + train_model's scale preparation as written today
+  train_stream_prep  train_stream + train_model's scale preparation (statistics read in place)
                  (``scan.diffraction[train_ds.pattern_indices()]``: a fancy-index COPY)
   infer_current  load_scan + groups + inference.predict_patches (all patches kept) + stitch_prediction
   infer_stream   open_scan_streaming + benchmarks.streaming.stream_reconstruct (chunked)
@@ -90,9 +90,7 @@ def child(mode: str, path: str, cache_dir: str) -> dict:
         if mode == "train_stream_prep":
             from ptycho_engine.model.pinn import input_scale_from_data
 
-            train_patterns = scan.diffraction[ds.pattern_indices()]
-            input_scale_from_data(train_patterns, scan.N)
-            del train_patterns
+            input_scale_from_data(scan.diffraction, scan.N, indices=ds.pattern_indices())  # as train_model
         total = 0.0
         for x, _rel, _idx in make_loader(ds, 64, True, 0, 42):
             total += float(x[:, :, 0, 0].sum())

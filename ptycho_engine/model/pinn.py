@@ -26,23 +26,29 @@ ARCH_FIELDS = ("N", "gridsize", "n_filters_scale", "amp_activation", "object_big
                "pad_object", "probe_mask", "gaussian_smoothing_sigma")
 
 
-def input_scale_from_data(diffraction: np.ndarray, N: int) -> float:
-    """a = sqrt((N/2)^2 / mean_n sum_xy X^2), in float64 (uint16 squares would wrap, §8.6)."""
-    energy = _mean_energy(diffraction)
+def input_scale_from_data(diffraction: np.ndarray, N: int, indices: np.ndarray | None = None) -> float:
+    """a = sqrt((N/2)^2 / mean_n sum_xy X^2), in float64 (uint16 squares would wrap, §8.6).
+
+    ``indices`` (sorted) restricts the statistics to those patterns without copying them out of
+    a memory-mapped scan.
+    """
+    energy = _mean_energy(diffraction, indices)
     return math.sqrt((N / 2) ** 2 / energy)
 
 
-def counts_scale_from_data(diffraction: np.ndarray, nphotons: float) -> float:
+def counts_scale_from_data(diffraction: np.ndarray, nphotons: float, indices: np.ndarray | None = None) -> float:
     """s^2 = nphotons / mean_n sum_xy X^2: turns stored amplitudes into photon counts k = s^2 X^2."""
     if not nphotons or nphotons <= 0:
         raise ValueError(f"nphotons must be > 0, got {nphotons}")
-    return float(nphotons) / _mean_energy(diffraction)
+    return float(nphotons) / _mean_energy(diffraction, indices)
 
 
-def _mean_energy(diffraction: np.ndarray, chunk: int = 512) -> float:
+def _mean_energy(diffraction: np.ndarray, indices: np.ndarray | None = None, chunk: int = 512) -> float:
     total, n = 0.0, 0
-    for i in range(0, len(diffraction), chunk):
-        block = np.asarray(diffraction[i:i + chunk], dtype=np.float64)
+    count = len(diffraction) if indices is None else len(indices)
+    for i in range(0, count, chunk):
+        sel = slice(i, i + chunk) if indices is None else indices[i:i + chunk]
+        block = np.asarray(diffraction[sel], dtype=np.float64)
         total += float((block ** 2).sum())
         n += len(block)
     energy = total / max(n, 1)

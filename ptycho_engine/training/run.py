@@ -129,7 +129,7 @@ def _train(payload: Any, on_event: EventCallback, cancel: CancelToken | None) ->
 
     from ..archive import save_archive
     from ..config.execution import PyTorchExecutionConfig
-    from ..data.contract import load_scan
+    from ..data.cache import open_scan
     from ..io.atomic import atomic_write_json
     from ..model.loss import LossWeights
     from ..model.pinn import PtychoPINN, counts_scale_from_data, input_scale_from_data
@@ -149,7 +149,7 @@ def _train(payload: Any, on_event: EventCallback, cancel: CancelToken | None) ->
     n_threads = set_cpu_threads()
     quiet_lightning()
 
-    scan = load_scan(Path(cfg.train_data_file))
+    scan = open_scan(Path(cfg.train_data_file))  # memory-mapped when larger than ~1 GiB
     _check_supported(cfg, scan)
     weights = LossWeights(mode=cfg.torch_loss_mode, nll_weight=cfg.nll_weight, mae_weight=cfg.mae_weight,
                           realspace_weight=cfg.realspace_weight)
@@ -163,11 +163,11 @@ def _train(payload: Any, on_event: EventCallback, cancel: CancelToken | None) ->
                      f"C={cfg.model.gridsize ** 2}: {len(train_ids)} train / {len(val_ids)} validation; "
                      f"{n_threads} CPU threads"))
 
-    train_patterns = scan.diffraction[train_ds.pattern_indices()]
+    used = train_ds.pattern_indices()  # sorted; statistics read in place, no copy of the patterns
     nphotons = float(cfg.nphotons)
     model = PtychoPINN.from_config(cfg.model, cfg, scan.probe,
-                                   input_scale=input_scale_from_data(train_patterns, scan.N),
-                                   counts_scale=counts_scale_from_data(train_patterns, nphotons))
+                                   input_scale=input_scale_from_data(scan.diffraction, scan.N, indices=used),
+                                   counts_scale=counts_scale_from_data(scan.diffraction, nphotons, indices=used))
     ckpt_path = out / "checkpoints" / "last.ckpt"
     resume = bool(getattr(exe, "resume", False))
     if resume and not ckpt_path.is_file():
