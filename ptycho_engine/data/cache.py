@@ -27,18 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from .contract import DIFFRACTION_KEYS, REQUIRED_KEYS, ScanData, _missing, load_scan
+from .contract import DIFFRACTION_KEYS, REQUIRED_KEYS, ScanData, _missing, load_scan, scan_from_reader
 from .errors import DataContractError, DataContractWarning
-from .metadata import read_metadata_from
 from .npz_io import NpzReader, _header_from
-from .validation import (
-    check_coords,
-    check_diffraction,
-    check_object,
-    check_probe,
-    check_scan_index,
-    is_legacy_hwn,
-)
+from .validation import check_diffraction, is_legacy_hwn
 
 __all__ = ["open_scan", "open_scan_streaming", "cache_path_for", "default_cache_dir", "DEFAULT_CHUNK_BYTES",
            "STREAM_ABOVE_BYTES"]
@@ -230,19 +222,11 @@ def open_scan_streaming(path: str | os.PathLike[str], cache_dir: str | os.PathLi
             diffraction = np.load(target, mmap_mode="r")
         # whole-array structural check on the map: float32 C-contiguous -> no copy is made
         diffraction = check_diffraction(diffraction, file, diff_key, [], allow_counts=False)
-        n, n_side = diffraction.shape[0], diffraction.shape[-1]
-        probe = check_probe(reader.read("probeGuess"), file, "probeGuess", n_side)
-        xcoords = check_coords(reader.read("xcoords"), file, "xcoords", n)
-        ycoords = check_coords(reader.read("ycoords"), file, "ycoords", n)
-        object_guess = (check_object(reader.read("objectGuess"), file, "objectGuess", xcoords, ycoords)
-                        if "objectGuess" in reader else None)
-        scan_index = check_scan_index(reader.read("scan_index"), file, "scan_index", n) if "scan_index" in reader else None
-        metadata = read_metadata_from(reader, notes)
+        scan = scan_from_reader(reader, file, diffraction, notes)
     for note in notes:
         if "memory-mapped" not in note:
             _warnings.warn(f"{file}: {note}", DataContractWarning, stacklevel=2)
-    return ScanData(path=file, diffraction=diffraction, probe=probe, xcoords=xcoords, ycoords=ycoords,
-                    object_guess=object_guess, scan_index=scan_index, metadata=metadata, warnings=notes)
+    return scan
 
 
 def open_scan(path: str | os.PathLike[str], *, stream_above_bytes: int = STREAM_ABOVE_BYTES,

@@ -126,6 +126,23 @@ def _missing(file: Path, key: str, found: list[str]) -> DataContractError:
     return DataContractError(file, key, expected, f"it is missing (the file holds: {listing})")
 
 
+def scan_from_reader(reader: NpzReader, file: Path, diffraction: np.ndarray, notes: list[str]) -> ScanData:
+    """Read and check everything but the (already checked) diffraction stack, and build the scan.
+
+    Shared by :func:`load_scan` and the memory-mapped path of :mod:`ptycho_engine.data.cache`.
+    """
+    n, n_side = diffraction.shape[0], diffraction.shape[-1]
+    probe = check_probe(reader.read("probeGuess"), file, "probeGuess", n_side)
+    xcoords = check_coords(reader.read("xcoords"), file, "xcoords", n)
+    ycoords = check_coords(reader.read("ycoords"), file, "ycoords", n)
+    object_guess = (check_object(reader.read("objectGuess"), file, "objectGuess", xcoords, ycoords)
+                    if "objectGuess" in reader else None)
+    scan_index = check_scan_index(reader.read("scan_index"), file, "scan_index", n) if "scan_index" in reader else None
+    metadata = read_metadata_from(reader, notes)
+    return ScanData(path=file, diffraction=diffraction, probe=probe, xcoords=xcoords, ycoords=ycoords,
+                    object_guess=object_guess, scan_index=scan_index, metadata=metadata, warnings=notes)
+
+
 def load_scan(path: str | os.PathLike[str], *, mmap: bool = False) -> ScanData:
     """Read and validate a scan NPZ; raises FileNotFoundError or DataContractError.
 
@@ -154,26 +171,7 @@ def load_scan(path: str | os.PathLike[str], *, mmap: bool = False) -> ScanData:
             raw = reader.read(diff_key)
         diffraction = check_diffraction(raw, file, diff_key, notes)
         del raw
-        n, n_side = diffraction.shape[0], diffraction.shape[-1]
-        probe = check_probe(reader.read("probeGuess"), file, "probeGuess", n_side)
-        xcoords = check_coords(reader.read("xcoords"), file, "xcoords", n)
-        ycoords = check_coords(reader.read("ycoords"), file, "ycoords", n)
-        object_guess = (check_object(reader.read("objectGuess"), file, "objectGuess", xcoords, ycoords)
-                        if "objectGuess" in reader else None)
-        scan_index = check_scan_index(reader.read("scan_index"), file, "scan_index", n) if "scan_index" in reader else None
-        metadata = read_metadata_from(reader, notes)
-
-    scan = ScanData(
-        path=file,
-        diffraction=diffraction,
-        probe=probe,
-        xcoords=xcoords,
-        ycoords=ycoords,
-        object_guess=object_guess,
-        scan_index=scan_index,
-        metadata=metadata,
-        warnings=notes,
-    )
+        scan = scan_from_reader(reader, file, diffraction, notes)
     for note in notes:
         _warnings.warn(f"{file}: {note}", DataContractWarning, stacklevel=2)
     return scan

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from ptycho_engine import api
@@ -33,7 +34,8 @@ def test_two_epoch_training_then_inference(qtbot, window, runs, tiny_scans, tmp_
     assert window.grab().save(str(before))
     assert _distinct_colours(before) > 100
 
-    assert window.start_training() is True
+    qtbot.mouseClick(window.train_button, Qt.MouseButton.LeftButton)  # as a user starts a run
+    assert window.job is not None, window.train_button.toolTip()
     assert not window.train_button.isEnabled() and window.cancel_button.isEnabled()
     kind, result = runs.wait(qtbot)
     assert kind == "trained", result
@@ -65,7 +67,8 @@ def test_two_epoch_training_then_inference(qtbot, window, runs, tiny_scans, tmp_
         window.data_panel.choose(str(tiny_scans[1]))
     assert window.infer_button.isEnabled(), window.infer_button.toolTip()
     window.infer_form.set_texts({"n_groups": "16"})
-    assert window.start_inference() is True
+    qtbot.mouseClick(window.infer_button, Qt.MouseButton.LeftButton)
+    assert window.job is not None, window.infer_button.toolTip()
     kind, inf = runs.wait(qtbot, 2)
     assert kind == "inferred", inf
     out = Path(inf.output_dir)
