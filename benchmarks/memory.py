@@ -7,7 +7,7 @@ Modes (child process, ``python -m benchmarks.memory MODE PATH CACHE_DIR``):
   train_stream_prep  train_stream + train_model's scale preparation (statistics read in place)
                  (``scan.diffraction[train_ds.pattern_indices()]``: a fancy-index COPY)
   infer_current  load_scan + groups + inference.predict_patches (all patches kept) + stitch_prediction
-  infer_stream   open_scan_streaming + benchmarks.streaming.stream_reconstruct (chunked)
+  infer_stream   open_scan_streaming + the engine's inference.reconstruct.predict_and_stitch (chunked)
 Inference modes use StandInModel (see streaming.py) instead of the CNN: same memory path, no hour
 of CPU. Reported: peak RSS (VmHWM, = ru_maxrss of a fresh process; includes file-backed pages of a memmap that were touched;
 the kernel can drop those at any time) and the peak of RssAnon sampled every 5 ms (anonymous
@@ -104,9 +104,11 @@ def child(mode: str, path: str, cache_dir: str) -> dict:
         positions = (grouped.centres[:, None, :] + grouped.rel).reshape(-1, 2)
         stitch_prediction(patches.reshape(-1, scan.N, scan.N), positions, probe=scan.probe, weighting="probe")
     elif mode == "infer_stream":
-        from .streaming import StandInModel, stream_reconstruct
+        from ptycho_engine.inference.reconstruct import predict_and_stitch
 
-        stream_reconstruct(StandInModel(), grouped, 64, 4096, probe=np.abs(scan.probe), weighting="probe")
+        from .streaming import StandInModel
+
+        predict_and_stitch(StandInModel(), grouped, "cpu", 64, probe=scan.probe, weighting="probe", arch=None)
     else:
         raise ValueError(mode)
     elapsed = time.perf_counter() - t0

@@ -72,6 +72,18 @@ def _fft_convolve_full(D: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out[:H, :W]
 
 
+def canvas_frame(positions: np.ndarray, N: int, margin: int = 1) -> tuple[int, int, int, int]:
+    """(origin_x, origin_y, H, W) of the canvas that holds every patch at ``positions`` [x, y].
+
+    The default canvas of :func:`stitch_patches`; chunked stitching uses it to place each chunk.
+    """
+    pos = np.asarray(positions, dtype=np.float64)
+    rows = np.floor(pos[:, 1] - N // 2).astype(np.int64)
+    cols = np.floor(pos[:, 0] - N // 2).astype(np.int64)
+    oy, ox = int(rows.min()) - int(margin), int(cols.min()) - int(margin)
+    return ox, oy, int(rows.max()) + N + 1 + int(margin) - oy, int(cols.max()) + N + 1 + int(margin) - ox
+
+
 def stitch_patches(patches, positions, *, weighting: str = "probe", probe=None,
                    object_shape: tuple[int, int] | None = None, margin: int = 1,
                    min_weight: float = 1e-6, chunk_size: int | None = None) -> StitchResult:
@@ -109,10 +121,7 @@ def stitch_patches(patches, positions, *, weighting: str = "probe", probe=None,
     if n == 0 and object_shape is None:
         raise ValueError("stitch_patches: no patches and no object_shape")
     if object_shape is None:
-        oy = int(ri.min()) - int(margin)
-        ox = int(ci.min()) - int(margin)
-        H = int(ri.max()) + N + 1 + int(margin) - oy
-        W = int(ci.max()) + N + 1 + int(margin) - ox
+        ox, oy, H, W = canvas_frame(pos, N, margin)
     else:
         H, W = (int(v) for v in object_shape)
         oy = ox = 0

@@ -38,16 +38,18 @@ def _autocast(device: torch.device, precision: str):
 def predict_patches(model: Any, grouped: GroupedScan, device: str | torch.device, batch_size: int, *,
                     num_workers: int = 0, precision: str = "32-true",
                     on_batch: Callable[[int, int], None] | None = None,
-                    cancel: CancelToken | None = None) -> np.ndarray:
-    """(G, C, N, N) complex64 object patches, one per channel of every group, on the CPU.
+                    cancel: CancelToken | None = None, ids: np.ndarray | None = None) -> np.ndarray:
+    """(G, C, N, N) complex64 object patches, one per channel of every group (or of the groups
+    ``ids``), on the CPU.
 
     The cancel token is checked before every batch (raises ``CancelledError``); ``on_batch(done,
     total)`` is called after each one. Tensors go to ``device`` batch by batch.
     """
     dev = torch.device(device)
-    ds = GroupDataset(grouped, np.arange(grouped.n_groups))
+    ids = np.arange(grouped.n_groups) if ids is None else np.asarray(ids, dtype=np.int64)
+    ds = GroupDataset(grouped, ids)
     loader = make_loader(ds, max(1, int(batch_size)), shuffle=False, num_workers=num_workers, seed=0)
-    G, C = grouped.groups.shape
+    G, C = len(ids), grouped.groups.shape[1]
     N = int(grouped.diffraction.shape[-1])
     out = np.empty((G, C, N, N), dtype=np.complex64)
     total = len(loader)

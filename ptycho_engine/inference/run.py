@@ -147,8 +147,7 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
     from ..training.run import ensure_writable, set_cpu_threads
     from .compare import compare_with_reference
     from .outputs import write_outputs
-    from .predict import predict_patches
-    from .stitch import stitch_prediction
+    from .reconstruct import predict_and_stitch
 
     t0 = time.monotonic()
     ensure_writable(out)
@@ -181,20 +180,16 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
         eta = elapsed / step * (total - step) if step else None
         on_event(StepProgress(epoch=0, step=step, total_steps=total, elapsed_s=elapsed, eta_s=eta))
 
-    patches = predict_patches(model, grouped, device, batch_size,
-                              num_workers=int(getattr(exe, "num_workers", 0) or 0),
-                              precision=str(getattr(exe, "precision", "32-true")),
-                              on_batch=progress, cancel=cancel)
+    # predicted and stitched chunk by chunk: memory stays flat however large the scan
+    weighting = _weighting(payload)
+    stitched = predict_and_stitch(model, grouped, device, batch_size, probe=scan.probe, weighting=weighting,
+                                  arch=getattr(model, "arch", None),
+                                  num_workers=int(getattr(exe, "num_workers", 0) or 0),
+                                  precision=str(getattr(exe, "precision", "32-true")),
+                                  on_batch=progress, cancel=cancel)
     predict_s = time.monotonic() - t_pred
     rate = len(used) / predict_s if predict_s > 0 else float("inf")
-    on_event(LogLine(f"predicted {G * C} patches in {predict_s:.2f} s ({rate:.1f} scan patterns/s)"))
-
-    # each channel's patch lies at its group's centre + rel (the one geometry convention)
-    positions = (grouped.centres[:, None, :] + grouped.rel).reshape(-1, 2)
-    weighting = _weighting(payload)
-    stitched = stitch_prediction(patches.reshape(-1, model.N, model.N), positions, probe=scan.probe,
-                                 weighting=weighting, arch=getattr(model, "arch", None))
-    del patches
+    on_event(LogLine(f"predicted and stitched {G * C} patches in {predict_s:.2f} s ({rate:.1f} scan patterns/s)"))
     obj = stitched.object
     metrics, crops = None, None
     if scan.object_guess is not None:
