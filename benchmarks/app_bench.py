@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .common import REPO, loadavg, log, median, run_child
+from .common import loadavg, log, median, run_child
 
 STARTUP_CODE = r"""
 import time; t0 = time.perf_counter()

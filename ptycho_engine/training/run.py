@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..events import CancelledError, CancelToken, EventCallback, LogLine, RunFinished, ignore_events

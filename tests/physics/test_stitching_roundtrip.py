@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ptycho_engine.data.grouping import group_geometry, group_positions
-from ptycho_engine.physics.groups import canvas_size, merge_group, split_group
+from ptycho_engine.physics.groups import canvas_size, split_group
 from ptycho_engine.physics.shifts import extract_patches
 from ptycho_engine.stitching import stitch_patches
 
