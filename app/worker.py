@@ -33,7 +33,7 @@ from ptycho_engine.events import (
     StepProgress,
 )
 
-from .scan_preview import ScanPreview, read_scan_preview
+from .scan_preview import ScanPreview, scan_preview
 
 
 @dataclass
@@ -123,8 +123,9 @@ class IoWorker(QObject):
     @Slot(int, str)
     def load_scan(self, request: int, path: str) -> None:
         try:
-            summary = api.summarize_scan(path)
-            preview: ScanPreview = read_scan_preview(Path(path), summary)
+            scan = api.load_scan(path)  # read and validated once; summary and previews come from it
+            summary = scan.summary()
+            preview: ScanPreview = scan_preview(scan)
         except (ValueError, OSError) as exc:
             self.scan_failed.emit(request, str(exc), path)
             return

@@ -34,7 +34,6 @@ __all__ = [
     "load_run",
     "load_scan",
     "resources_dir",
-    "summarize_scan",
     "train",
     "warm_up",
     "training_fields",
@@ -74,13 +73,6 @@ def load_scan(path: str | Path) -> "ScanData":
     from .data.contract import load_scan as _load
 
     return _load(Path(path))
-
-
-def summarize_scan(path: str | Path) -> "ScanSummary":
-    """Load and validate a scan; raises DataContractError / FileNotFoundError with the reason."""
-    from .data.contract import load_scan
-
-    return load_scan(Path(path)).summary()
 
 
 def training_fields() -> list["FieldSpec"]:

@@ -1,7 +1,11 @@
 """Fixtures for the GUI tests: tiny scans, isolated settings, the real window and its teardown."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
@@ -42,6 +46,22 @@ def malformed_scan(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings_path(tmp_path: Path) -> Path:
     return tmp_path / "settings" / "ptycho-studio.ini"
+
+
+@pytest.fixture
+def run_window_script(tmp_path: Path, tiny_scans: tuple[Path, Path]):
+    """``run(script, timeout)``: the script in a fresh offscreen interpreter, argv = settings file,
+    the tiny training scan, an output folder."""
+    root = Path(__file__).resolve().parents[2]
+
+    def run(script: str, timeout: int) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "s.ini"), str(tiny_scans[0]), str(tmp_path / "out")],
+            cwd=root, capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(root)},
+        )
+
+    return run
 
 
 def make_settings(path: Path) -> QSettings:

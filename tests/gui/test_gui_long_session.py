@@ -3,10 +3,6 @@ every signal, slot call and processEvents, and the interpreter aborts after a fe
 (pyproject.toml excludes that release). Run in a fresh process, because a leaking build aborts."""
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 pytestmark = pytest.mark.gui
@@ -37,12 +33,7 @@ print("survived")
 """
 
 
-def test_many_signals_do_not_crash_the_interpreter(tmp_path, tiny_scans):
-    root = Path(__file__).resolve().parents[2]
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "s.ini"), str(tiny_scans[0]), str(tmp_path / "out")],
-        cwd=root, capture_output=True, text=True, timeout=180,
-        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(root)},
-    )
+def test_many_signals_do_not_crash_the_interpreter(run_window_script):
+    proc = run_window_script(SCRIPT, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith("survived")

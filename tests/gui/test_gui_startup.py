@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -33,13 +31,8 @@ print(json.dumps({"import_s": t_import, "shown_s": t_shown, "torch": torch_loade
 """
 
 
-def test_window_opens_fast_without_torch(tmp_path, tiny_scans):
-    root = Path(__file__).resolve().parents[2]
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "s.ini"), str(tiny_scans[0]), str(tmp_path / "out")],
-        cwd=root, capture_output=True, text=True, timeout=120,
-        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(root)},
-    )
+def test_window_opens_fast_without_torch(run_window_script):
+    proc = run_window_script(SCRIPT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["torch"] is False  # not even after the scan was checked and shown
