@@ -11,7 +11,6 @@ registration shift is reported, and a large one would point at a geometry error.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -87,31 +86,18 @@ def reference_region(weight: np.ndarray, origin_x: float, origin_y: float, refer
 
 
 def _evaluate(rec: np.ndarray, ref: np.ndarray) -> tuple[dict[str, Any] | None, str]:
-    """evaluate_reconstruction with registration, unless registration wants a large shift.
+    """evaluate_reconstruction, trusting registration only for small shifts.
 
     The canvas is already aligned by coordinates, so a genuine residual shift is sub-pixel; a
     shift of more than MAX_REGISTRATION_SHIFT_PX means registration locked onto noise (an
-    untrained model) and would crop most of the region away: then score without it, and say so.
+    untrained model) and would crop most of the region away: the metrics then say so in their notes.
     """
     from ..metrics import evaluate_reconstruction
 
     try:
-        with warnings.catch_warnings():  # a huge shift crops to nothing: numpy warns, then it raises
-            warnings.simplefilter("ignore", RuntimeWarning)
-            full = evaluate_reconstruction(rec, ref)
-        shift = float(np.max(np.abs(full["registration"]["shift_px"])))
-        if shift <= MAX_REGISTRATION_SHIFT_PX:
-            return full, ""
-        note = (f"registration proposed a {shift:.1f} px shift (> {MAX_REGISTRATION_SHIFT_PX} px); "
-                "scored without registration, aligned by scan coordinates only")
-    except ValueError as exc:
-        note = f"registration failed ({exc}); scored without registration, aligned by scan coordinates only"
-    try:
-        full = evaluate_reconstruction(rec, ref, register=False)
+        return evaluate_reconstruction(rec, ref, max_shift=MAX_REGISTRATION_SHIFT_PX), ""
     except ValueError as exc:
         return None, str(exc)
-    full.setdefault("notes", []).append(note)
-    return full, ""
 
 
 def compare_with_reference(obj: np.ndarray, weight: np.ndarray, origin_x: float, origin_y: float,

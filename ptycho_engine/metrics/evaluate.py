@@ -68,6 +68,7 @@ def evaluate_reconstruction(
     crop: int = 0,
     register: bool = True,
     upsample_factor: int = 50,
+    max_shift: float | None = None,
     remove_phase_ramp: bool = True,
     scale_amplitude: bool = True,
     apodize_frc: bool = True,
@@ -76,7 +77,8 @@ def evaluate_reconstruction(
 
     Steps: centre-crop both to a common shape (noted if they differ); drop ``crop`` border pixels;
     register with sub-pixel accuracy (``phase_cross_correlation``, ``upsample_factor`` >= 20) and
-    Fourier-shift the reconstruction, then drop ceil(|shift|) border pixels that wrapped around;
+    Fourier-shift the reconstruction, then drop ceil(|shift|) border pixels that wrapped around
+    (a shift larger than ``max_shift`` pixels is not trusted: it is reported, not applied);
     fit and remove the global phase offset and linear phase ramp (weighted least squares, weights
     |rec||ref|); optionally scale the amplitude by mean(|ref|)/mean(|rec|); then score amplitude
     and phase (SSIM/PSNR/MAE/MSE with data_range = the reference's range, FRC at the 1/2-bit
@@ -104,6 +106,7 @@ def evaluate_reconstruction(
     rec, ref = _border_crop(rec, crop), _border_crop(ref, crop)
 
     shift = np.zeros(2)
+    rejected: np.ndarray | None = None
     kind = None
     margin = 0
     if register:
@@ -116,6 +119,11 @@ def evaluate_reconstruction(
             a, b, _ = fit_phase_plane(apply_shift(rec, shift), ref)
             shift, _ = estimate_shift(remove_phase_plane(rec, a, b, 0.0), ref, upsample_factor, complex_images=True)
             kind = "phase_gradient+complex"
+        largest = float(np.max(np.abs(shift)))
+        if max_shift is not None and largest > max_shift:
+            notes.append(f"registration proposed a {largest:.1f} px shift (> {max_shift:g} px); not applied, "
+                         "the images are compared as given")
+            rejected, shift = shift, np.zeros(2)
         if np.any(shift != 0):
             rec = apply_shift(rec, shift)
             margin = int(math.ceil(float(np.max(np.abs(shift)))))
@@ -155,8 +163,9 @@ def evaluate_reconstruction(
         "shape": [int(s) for s in ref.shape],
         "crop_px": int(crop),
         "registration": {
-            "applied": bool(register),
+            "applied": bool(register) and rejected is None,
             "shift_px": [float(s) for s in shift],  # (row, col) applied to the reconstruction
+            "rejected_shift_px": None if rejected is None else [float(s) for s in rejected],
             "upsample_factor": int(upsample_factor),
             "image": kind,
             "wrap_margin_px": margin,

@@ -60,6 +60,20 @@ def test_subpixel_shift_is_recovered(shift):
     assert out["shape"] == [H - 2 * out["registration"]["wrap_margin_px"]] * 2
 
 
+def test_shift_beyond_max_shift_is_reported_not_applied():
+    ref = _object(1)
+    rec = apply_shift(ref, np.array((0.0, 3.45)))
+    trusted = evaluate_reconstruction(rec, ref, max_shift=5.0)
+    assert trusted["registration"]["applied"] and trusted["registration"]["rejected_shift_px"] is None
+    capped = evaluate_reconstruction(rec, ref, max_shift=2.0)
+    assert capped["registration"]["applied"] is False
+    assert capped["registration"]["shift_px"] == [0.0, 0.0]
+    np.testing.assert_allclose(capped["registration"]["rejected_shift_px"], (0.0, -3.45), atol=0.1)
+    assert capped["shape"] == [H, H]  # nothing cropped for a shift that was not applied
+    assert any("not applied" in note for note in capped["notes"])
+    assert capped["amplitude"]["ssim"] < trusted["amplitude"]["ssim"]
+
+
 def test_shift_of_a_phase_only_object_with_a_ramp():
     ref = _object(2, phase_only=True)
     y, x = np.mgrid[:H, :H]
