@@ -4,7 +4,8 @@ What it is: the textbook loop a researcher writes first -- a per-item ``Dataset`
 ``__getitem__``, gathered from the scan array), ``DataLoader(batch_size=B, shuffle=True)`` with the
 default collate, and for each batch ``loss = compute_loss(model(x, rel)); opt.zero_grad();
 loss.backward(); opt.step()`` with ``torch.optim.Adam``. No Lightning, no callbacks, no logging,
-no events, default torch threads. It exists only as the yardstick for the engine's Lightning
+no events, default torch threads, and the plain NCHW memory layout (the engine's channels-last
+convolutions are one of the speed-ups measured against it). It exists only as the yardstick for the engine's Lightning
 training step (``benchmarks.train_bench``); both use ``PtychoPINN`` and ``compute_loss``.
 
 Run it alone:  python -m benchmarks.baseline_loop --N 64 --gridsize 1 --batch 16 --steps 4
@@ -42,7 +43,9 @@ def baseline_throughput(N: int, gridsize: int, batch: int, warmup: int = 1, meas
     from ptycho_engine.model.loss import LossWeights, compute_loss
 
     grouped, scan = grouped_data(batch * (warmup + measure), N, gridsize)
-    model = make_model(scan, N, gridsize).to(device)
+    model = make_model(scan, N, gridsize)
+    model.generator.set_channels_last(False)
+    model = model.to(device)
     loader = DataLoader(PerItemGroups(grouped), batch_size=batch, shuffle=True)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     weights = LossWeights()

@@ -21,7 +21,7 @@ from ptycho_engine.inference.compare import compare_with_reference
 DEFAULTS = dict(train="resources/demo_lines.npz", test="resources/demo_lines_test.npz",
                 gridsize=2, nfs=1, bs=16, lr=1e-3, sched="const", warm=0, steps=600, evals="150,300,600",
                 mode="poisson", mae=0.0, nll=1.0, object_big=1, probe_big=0, pad_object=1, act="sigmoid",
-                n_groups=700, seed=42, gamma=1.0, norm="none", ampbias=0.0, threads=2, support="default", cl=0, png="", up="nearest")
+                n_groups=700, seed=42, gamma=1.0, norm="none", ampbias=0.0, threads=2, support="default", cl=1, png="", up="nearest")
 
 
 OUT = Path(os.environ.get("PTYCHO_SWEEP_OUT", "benchmarks/.data/sweep"))
@@ -99,8 +99,7 @@ def main():
             amp, ph = _m.generator((x * a0).clamp_min(0) ** gm * b)
             return torch.polar(amp.float(), ph.float())
         model.predict_object = predict_object
-    if c["cl"]:
-        model = model.to(memory_format=torch.channels_last)
+    model.generator.set_channels_last(bool(c["cl"]))
     if c["up"] != "nearest":
         for mod in model.generator.modules():
             if isinstance(mod, torch.nn.Upsample):

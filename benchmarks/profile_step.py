@@ -6,7 +6,8 @@
 2. Data loading alone: seconds per batch for the engine's per-item GroupDataset+collate and for
    a batched sorted gather (benchmarks.train_bench.BatchedGroups).
 3. Variants, interleaved and repeated (medians; wall and process-CPU seconds per step):
-   plain fp32; deterministic algorithms on (the execution config's default); channels_last;
+   plain fp32 (NCHW); deterministic algorithms on (the execution config's default); channels_last
+   (the engine's default layout);
    bf16 autocast on CPU; fused Adam; 1 thread vs 2; torch.compile of the generator (full run only).
 """
 from __future__ import annotations
@@ -108,10 +109,8 @@ def variants(N: int = 64, gridsize: int = 2, b: int = 16, rounds: int = 3, with_
     def build(kind: str):
         torch.use_deterministic_algorithms(kind == "deterministic")
         model = make_model(scan, N, gridsize)
+        model.generator.set_channels_last(kind == "channels_last")  # every other variant: plain NCHW
         xx = x
-        if kind == "channels_last":
-            model.generator.to(memory_format=torch.channels_last)
-            xx = x.contiguous(memory_format=torch.channels_last)
         if kind == "compile":
             model.generator = torch.compile(model.generator)
         return _stepper(model, xx, rel, autocast=kind == "bf16_autocast", fused=kind == "adam_fused")

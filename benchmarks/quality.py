@@ -7,6 +7,10 @@ epoch time measured so far, because the load of the shared machine drifts); afte
 kind (different seed -> different object) with ``run_inference``, whose metrics (aligned
 amplitude/phase SSIM, FRC resolution) come from ``metrics.evaluate_reconstruction`` via
 ``inference.compare_with_reference``. Wall time = the run's cumulative training time.
+
+Each stage also reconstructs with physics refinement (``refine_epochs`` = REFINE_EPOCHS) and, as
+the control that shows what the network contributes, refines a flat start object (amplitude
+constant, phase 0) for the same number of passes: the difference is the network's warm start.
 """
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ import time
 from pathlib import Path
 
 from .common import loadavg, log
+
+#: refinement passes measured at each stage (network start and flat start)
+REFINE_EPOCHS = 10
 
 
 def _frc(m: dict, part: str):
@@ -64,6 +71,35 @@ def run(quick: bool, data_dir: Path, work_dir: Path) -> dict:
                "train_loss": res.history[-1].get("train_loss") if res.history else None,
                "val_loss": res.history[-1].get("val_loss") if res.history else None,
                "test_patterns": inf.n_patterns, "load1": loadavg()[0]}
+        row.update(_refined(out, test, work_dir / f"quality_refined_{nepochs}", inf))
         rows.append(row)
         log(f"quality {nepochs} epochs: {train_s:.0f} s, amp SSIM {row['amp_ssim']}, phase SSIM {row['phase_ssim']}")
     return {"train_file": str(train), "test_file": str(test), "n_groups": n_groups, "rows": rows}
+
+
+def _refined(model_dir: Path, test: Path, out: Path, network_run) -> dict:
+    """Network + REFINE_EPOCHS refinement passes, and the same passes from a flat start."""
+    import numpy as np
+
+    from ptycho_engine import api
+    from ptycho_engine.data.contract import load_scan
+    from ptycho_engine.inference.compare import compare_with_reference
+    from ptycho_engine.inference.refine import refine_object
+
+    t0 = time.perf_counter()
+    ref = api.infer(api.create_inference_payload(model_dir, test, out, {"refine_epochs": REFINE_EPOCHS}))
+    refined_s = time.perf_counter() - t0
+    m = ref.metrics or {}
+    scan = load_scan(test)
+    weight = network_run.weight
+    flat = np.where(weight > 0, 0.5, 0).astype(np.complex64)
+    used = np.arange(scan.n_patterns)
+    positions = np.stack([scan.xcoords, scan.ycoords], axis=1)
+    flat_run = refine_object(flat, network_run.origin_x, network_run.origin_y, scan.diffraction, used, positions,
+                             scan.probe, epochs=REFINE_EPOCHS)
+    fm, _, _ = compare_with_reference(flat_run.object, weight, network_run.origin_x, network_run.origin_y,
+                                      scan.object_guess)
+    fm = fm or {}
+    return {"refine_epochs": REFINE_EPOCHS, "refined_infer_wall_s": round(refined_s, 1),
+            "refined_amp_ssim": m.get("amplitude_ssim"), "refined_phase_ssim": m.get("phase_ssim"),
+            "flat_refined_amp_ssim": fm.get("amplitude_ssim"), "flat_refined_phase_ssim": fm.get("phase_ssim")}

@@ -34,7 +34,7 @@ def _train(quick: bool) -> dict:
         warmup, measure = 1, 2
     else:
         grid = [(64, g, b) for g in (1, 2) for b in (16, 64)] + [(128, g, b) for g in (1, 2) for b in (16, 64)]
-        warmup, measure = 1, 3
+        warmup, measure = 1, 6  # 3 steps proved too few: single rows of one config differed by x1.4
     rows, notes = [], []
 
     def one(fn, impl, N, g, b, m, **kw):

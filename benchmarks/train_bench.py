@@ -9,7 +9,8 @@ Throughput = batch / median(batch-end -> batch-end interval) after ``warmup`` ba
 loading, Lightning's hooks and the optimiser step are all inside the interval.
 
 Variants (``opts``) used by the speed study: ``loader='batched'`` (one sorted gather per batch
-instead of B per-item ``__getitem__`` + collate), ``channels_last`` (NHWC conv weights), ``compile``
+instead of B per-item ``__getitem__`` + collate), ``channels_last`` (True/False: NHWC convolutions, the
+engine's default), ``compile``
 (torch.compile of the generator), ``threads`` (torch.set_num_threads), precision 'bf16-mixed'.
 """
 from __future__ import annotations
@@ -89,8 +90,8 @@ def lightning_throughput(N: int, gridsize: int, batch: int, warmup: int = 1, mea
         torch.set_num_threads(int(threads))
     grouped, scan = grouped_data(batch * (warmup + measure), N, gridsize)
     model = make_model(scan, N, gridsize)
-    if opts.get("channels_last"):
-        model.generator.to(memory_format=torch.channels_last)
+    if "channels_last" in opts:  # the engine's default is on; opts can turn it off
+        model.generator.set_channels_last(bool(opts["channels_last"]))
     if opts.get("compile"):
         model.generator = torch.compile(model.generator)
     ids = np.arange(grouped.n_groups)

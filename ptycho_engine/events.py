@@ -33,6 +33,7 @@ class StepProgress:
     total_steps: int
     elapsed_s: float
     eta_s: float | None
+    phase: str = ""  # "" = the main work; "refine" = physics refinement passes of an inference run
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,8 @@ class RunPanel(QGroupBox):
         if kind == "train":
             epochs = f"/{n_epochs}" if n_epochs else ""
             self.progress_label.setText(f"Epoch {step.epoch}{epochs} · step {step.step}/{step.total_steps} · {eta}")
+        elif step.phase == "refine":
+            self.progress_label.setText(f"Refining against the scan: pass {step.step}/{step.total_steps} · {eta}")
         else:
             self.progress_label.setText(f"Reconstructing: batch {step.step}/{step.total_steps} · {eta}")
 

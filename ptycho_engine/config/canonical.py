@@ -10,7 +10,8 @@ Deliberate differences from the reference:
   the training factory still requires it explicitly (the seed's contract).
 - ``batch_size`` needs only to be >= 1 (the power-of-two validator was too strict).
 - ``backend`` is always 'pytorch' (there is no TensorFlow engine here).
-- Additions: ``validation_fraction``, ``seed`` (training) and ``stitch_weighting`` (inference).
+- Additions: ``validation_fraction``, ``seed`` (training), ``stitch_weighting`` and ``refine_epochs``
+  (inference).
 """
 from __future__ import annotations
 
@@ -254,6 +255,9 @@ class InferenceConfig:
                          help="engine backend (always 'pytorch' here)")
     stitch_weighting: str = param(DEFAULT_STITCH_WEIGHTING, group="inference", choices=STITCH_WEIGHTINGS,
                                   help="how overlapping patches are averaged when stitching")
+    refine_epochs: int = param(0, group="inference", bounds=(0, 10000),
+                               help="passes of physics refinement of the stitched object against this scan's "
+                                    "patterns (its probe and positions held fixed); 0 = network output only")
 
     def __post_init__(self) -> None:
         if isinstance(self.model, Mapping):

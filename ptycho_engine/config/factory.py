@@ -499,7 +499,8 @@ def create_inference_payload(
         tf_model, pt_data, pt_inference,
         {"model_path": archive, "test_data_file": test_data_file, "output_dir": output_dir,
          "n_groups": v["n_groups"], "enable_oversampling": v["enable_oversampling"],
-         "neighbor_pool_size": v["neighbor_pool_size"], "debug": v["debug"]})
+         "neighbor_pool_size": v["neighbor_pool_size"], "debug": v["debug"],
+         "refine_epochs": v["refine_epochs"]})
 
     exec_values = {name: v[name] for name in INFERENCE_EXECUTION_FIELDS}
     accelerator = resolve_accelerator(exec_values["accelerator"])

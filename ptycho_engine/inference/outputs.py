@@ -1,7 +1,7 @@
 """Writing an inference run directory; every file goes through an atomic write.
 
 Layout (INTERFACES.md): ``reconstruction.npz`` (object complex64, amplitude, phase, origin_x,
-origin_y, weight), ``amplitude.png``, ``phase.png`` (cyclic 'twilight'), ``metrics.json`` and
+origin_y, weight; plus ``object_network``, the network's stitched object, when it was refined), ``amplitude.png``, ``phase.png`` (cyclic 'twilight'), ``metrics.json`` and
 ``comparison.png`` when the scan has an objectGuess, ``inference_config.json`` (resolved
 configuration and what the run did; not ``config.json``, so pointing inference at a training run
 directory never overwrites the training configuration). A metrics.json / comparison.png left by
@@ -29,12 +29,13 @@ FILE_NAMES = {
 
 
 def write_reconstruction_npz(path: Path, obj: np.ndarray, weight: np.ndarray, origin_x: float,
-                             origin_y: float) -> Path:
+                             origin_y: float, network_object: np.ndarray | None = None) -> Path:
     obj = np.asarray(obj, dtype=np.complex64)
+    extra = {} if network_object is None else {"object_network": np.asarray(network_object, dtype=np.complex64)}
     with atomic_writer(path, "wb") as fh:
         np.savez_compressed(fh, object=obj, amplitude=np.abs(obj).astype(np.float32),
                             phase=np.angle(obj).astype(np.float32), origin_x=np.float64(origin_x),
-                            origin_y=np.float64(origin_y), weight=np.asarray(weight, dtype=np.float32))
+                            origin_y=np.float64(origin_y), weight=np.asarray(weight, dtype=np.float32), **extra)
     return path
 
 
@@ -78,11 +79,11 @@ def comparison_png_bytes(rec: np.ndarray, ref: np.ndarray, metrics: dict[str, An
 
 def write_outputs(out_dir: Path, obj: np.ndarray, weight: np.ndarray, origin_x: float, origin_y: float,
                   metrics: dict[str, Any] | None, crops: tuple[np.ndarray, np.ndarray] | None,
-                  config: dict[str, Any] | None) -> dict[str, Path]:
+                  config: dict[str, Any] | None, network_object: np.ndarray | None = None) -> dict[str, Path]:
     """Write every result file of the run; returns {name: path} of what was written."""
     files: dict[str, Path] = {}
     files["reconstruction"] = write_reconstruction_npz(out_dir / FILE_NAMES["reconstruction"], obj, weight,
-                                                       origin_x, origin_y)
+                                                       origin_x, origin_y, network_object)
     files["amplitude_png"] = write_amplitude_png(out_dir / FILE_NAMES["amplitude_png"], obj)
     files["phase_png"] = write_phase_png(out_dir / FILE_NAMES["phase_png"], obj)
     if metrics is not None:

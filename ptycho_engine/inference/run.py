@@ -4,8 +4,10 @@ Order (cheap checks first, so a mistake costs seconds, not a reconstruction): ou
 writable -> device resolved -> archive loaded strictly -> scan loaded and validated -> N and
 gridsize of scan, payload and model agree -> groups built with the training code (every pattern
 used when ``n_groups`` is None) -> batched prediction (StepProgress per batch, cancel checked
-before each) -> stitching at each patch's absolute position (group centre + rel) -> metrics
-against objectGuess when present -> files written atomically.
+before each) -> stitching at each patch's absolute position (group centre + rel) -> optional
+physics refinement against the scan's patterns (``refine_epochs`` > 0, :mod:`.refine`) -> metrics
+against objectGuess when present (of the network's object too when refined) -> files written
+atomically.
 
 A cancel raises :class:`~ptycho_engine.events.CancelledError` after a ``RunFinished('cancelled')``
 event; it is honoured until the writing starts, so a cancelled run writes nothing. Any other
@@ -41,6 +43,7 @@ class InferenceResult:
     device: str = "cpu"
     elapsed_s: float = 0.0
     predict_s: float = 0.0  # time spent predicting patches (for patterns/s)
+    refinement: dict[str, Any] | None = None  # what refinement did (None when refine_epochs is 0)
 
 
 def _device(payload: Any) -> str:
@@ -190,13 +193,26 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
     predict_s = time.monotonic() - t_pred
     rate = len(used) / predict_s if predict_s > 0 else float("inf")
     on_event(LogLine(f"predicted and stitched {G * C} patches in {predict_s:.2f} s ({rate:.1f} scan patterns/s)"))
-    obj = stitched.object
-    metrics, crops = None, None
-    if scan.object_guess is not None:
-        metrics, crops, note = compare_with_reference(obj, stitched.weight, stitched.origin_x, stitched.origin_y,
-                                                      scan.object_guess)
+    obj = network_obj = stitched.object
+    refinement = None
+    epochs = int(getattr(cfg, "refine_epochs", 0) or 0)
+    if epochs > 0:
+        obj, refinement = _refine(scan, used, stitched, epochs, device, on_event, cancel)
+
+    def score(image: np.ndarray) -> tuple[dict[str, Any] | None, tuple[np.ndarray, np.ndarray] | None]:
+        m, c, note = compare_with_reference(image, stitched.weight, stitched.origin_x, stitched.origin_y,
+                                            scan.object_guess)
         if note:
             on_event(LogLine(note, level="WARNING"))
+        return m, c
+
+    metrics, crops = None, None
+    if scan.object_guess is not None:
+        metrics, crops = score(obj)
+        if metrics is not None and refinement is not None:
+            network_metrics, _ = score(network_obj)
+            metrics["network_only"] = _headline(network_metrics)
+            metrics["refinement"] = refinement
     if cancel is not None:
         cancel.raise_if_cancelled()  # last chance: nothing has been written yet
 
@@ -204,17 +220,57 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
               "n_patterns_used": int(len(used)), "n_groups": int(G), "gridsize": int(model.gridsize),
               "batch_size": batch_size, "stitch_weighting": weighting, "canvas_shape": list(obj.shape),
               "origin_x": stitched.origin_x, "origin_y": stitched.origin_y, "predict_s": predict_s,
-              "patterns_per_s": rate, "engine_version": loaded.manifest.get("engine_version")}
+              "patterns_per_s": rate, "engine_version": loaded.manifest.get("engine_version"),
+              "refinement": refinement}
     files = write_outputs(out, obj, stitched.weight, stitched.origin_x, stitched.origin_y, metrics, crops,
-                          _config_record(payload, record))
+                          _config_record(payload, record),
+                          network_object=network_obj if refinement is not None else None)
     elapsed = time.monotonic() - t0
     if metrics is not None:
+        net = metrics.get("network_only")
+        before = "" if net is None else (f" (network alone: {net['amplitude_ssim']:.3f}, "
+                                         f"{net['phase_ssim']:.3f})")
         on_event(LogLine(f"metrics vs objectGuess: amplitude SSIM {metrics['amplitude']['ssim']:.3f}, "
-                         f"phase SSIM {metrics['phase']['ssim']:.3f}"))
+                         f"phase SSIM {metrics['phase']['ssim']:.3f}{before}"))
     on_event(LogLine(f"inference finished in {elapsed:.1f} s: {obj.shape[0]}x{obj.shape[1]} object written to {out}"))
     on_event(RunFinished(status="completed", output_dir=str(out)))
     return InferenceResult(output_dir=out, object=obj, amplitude=np.abs(obj).astype(np.float32),
                            phase=np.angle(obj).astype(np.float32), metrics=metrics, files=files,
                            origin_x=stitched.origin_x, origin_y=stitched.origin_y, weight=stitched.weight,
                            n_patterns=int(len(used)), n_groups=int(G), device=device, elapsed_s=elapsed,
-                           predict_s=predict_s)
+                           predict_s=predict_s, refinement=refinement)
+
+
+def _refine(scan: Any, used: np.ndarray, stitched: Any, epochs: int, device: str, on_event: EventCallback,
+            cancel: CancelToken | None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Refine the stitched object against the patterns used (their own positions, the scan's probe)."""
+    from .refine import refine_object
+
+    t = time.monotonic()
+    on_event(LogLine(f"refining the object against {len(used)} measured patterns for {epochs} passes "
+                     f"(probe and positions of {scan.path.name} held fixed)"))
+
+    def progress(epoch: int, total: int, misfit: float) -> None:
+        elapsed = time.monotonic() - t
+        on_event(StepProgress(epoch=epoch, step=epoch, total_steps=total, elapsed_s=elapsed,
+                              eta_s=elapsed / epoch * (total - epoch), phase="refine"))
+
+    positions = np.stack([np.asarray(scan.xcoords)[used], np.asarray(scan.ycoords)[used]], axis=1)
+    result = refine_object(stitched.object, stitched.origin_x, stitched.origin_y, scan.diffraction, used,
+                           positions, scan.probe, epochs=epochs, device=device, on_epoch=progress, cancel=cancel)
+    info = {"epochs": epochs, "misfit_before": result.misfit[0], "misfit_after": result.misfit[-1],
+            "amplitude_scale": result.scale, "seconds": result.seconds,
+            "loss": "mean squared amplitude misfit |F(P*O)| - X over the patterns used"}
+    on_event(LogLine(f"refinement: amplitude misfit {result.misfit[0]:.3g} -> {result.misfit[-1]:.3g} "
+                     f"in {result.seconds:.1f} s (start object scaled by {result.scale:.3g})"))
+    # pixels no pattern lit keep the stitched value; elsewhere the refined one
+    lit = stitched.weight > 0
+    return np.where(lit, result.object, stitched.object).astype(np.complex64), info
+
+
+def _headline(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The top-level scalars of a compare_with_reference result (for the network-only record)."""
+    if metrics is None:
+        return None
+    keys = [f"{part}_{name}" for part in ("amplitude", "phase") for name in ("ssim", "psnr_db", "frc_resolution_px")]
+    return {k: metrics[k] for k in keys if k in metrics}

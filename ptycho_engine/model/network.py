@@ -157,9 +157,25 @@ class Generator(nn.Module):
         act = amp_activation_fn(amp_activation)
         self.amp_head = Head(N, c, C, n_filters_scale, act, pad_object, probe_big)
         self.phase_head = Head(N, c, C, n_filters_scale, phase_activation, pad_object, probe_big)
+        self.channels_last = False
+        self.set_channels_last(True)
+
+    def set_channels_last(self, enabled: bool) -> None:
+        """Run the convolutions on channels-last (NHWC) tensors, or on the plain NCHW layout.
+
+        Why on by default: oneDNN (CPU) and cuDNN run these 3x3 convolutions faster on NHWC
+        data; measured x1.25-1.4 per CPU training step (benchmarks/results, "channels_last").
+        Values are unchanged: only the memory layout of the weights and activations differs.
+        """
+        self.channels_last = bool(enabled)
+        self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.ndim != 4 or x.shape[1] != self.C or x.shape[-1] != self.N or x.shape[-2] != self.N:
             raise ValueError(f"Generator expects (B, {self.C}, {self.N}, {self.N}), got {tuple(x.shape)}")
-        z = self.encoder(x)
-        return self.amp_head(z), self.phase_head(z)
+        if not self.channels_last:
+            z = self.encoder(x)
+            return self.amp_head(z), self.phase_head(z)
+        z = self.encoder(x.contiguous(memory_format=torch.channels_last))
+        # back to the plain layout: the physics (FFTs over the last two axes) wants contiguous rows
+        return self.amp_head(z).contiguous(), self.phase_head(z).contiguous()

@@ -66,11 +66,12 @@ def test_two_epoch_training_then_inference(qtbot, window, runs, tiny_scans, tmp_
     with qtbot.waitSignal(window.scan_loaded, timeout=20_000):
         window.data_panel.choose(str(tiny_scans[1]))
     assert window.infer_button.isEnabled(), window.infer_button.toolTip()
-    window.infer_form.set_texts({"n_groups": "16"})
+    window.infer_form.set_texts({"n_groups": "16", "refine_epochs": "3"})
     qtbot.mouseClick(window.infer_button, Qt.MouseButton.LeftButton)
     assert window.job is not None, window.infer_button.toolTip()
     kind, inf = runs.wait(qtbot, 2)
     assert kind == "inferred", inf
+    assert inf.refinement is not None and inf.refinement["epochs"] == 3  # the form's value reached the engine
     out = Path(inf.output_dir)
     assert out == window.output_dir / "inference-tiny_test"
     assert (out / "reconstruction.npz").is_file()
@@ -78,6 +79,8 @@ def test_two_epoch_training_then_inference(qtbot, window, runs, tiny_scans, tmp_
     assert shown is not None and shown.shape == np.asarray(inf.amplitude).shape
     assert window.results_view.images.phase.data.shape == shown.shape
     assert window.results_view.metrics.rowCount() > 0  # the test scan has ground truth
+    names = [window.results_view.metrics.item(i, 0).text() for i in range(window.results_view.metrics.rowCount())]
+    assert "network_only.amplitude_ssim" in names  # the network's own score is shown beside the refined one
     assert window.results_view.open_button.isEnabled()
     opened_urls: list = []
     monkeypatch.setattr("app.widgets.results_view.QDesktopServices.openUrl", opened_urls.append)

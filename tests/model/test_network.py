@@ -92,3 +92,23 @@ def test_without_pad_object_the_object_fills_the_patch():
     amp, phase = Generator(N=64, gridsize=2, n_filters_scale=1, pad_object=False)(torch.rand(1, 4, 64, 64))
     assert amp.shape == phase.shape == (1, 4, 64, 64)
     assert torch.all(amp[..., :16, :] > 0)  # sigmoid everywhere, no zero border
+
+
+def test_channels_last_layout_changes_speed_not_values():
+    """The default NHWC layout must give the NCHW network's outputs and gradients."""
+    torch.manual_seed(0)
+    net = Generator(64, 2, 1, probe_big=True)
+    assert net.channels_last and net.encoder[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(3, 4, 64, 64)
+    amp_cl, ph_cl = net(x)
+    assert amp_cl.is_contiguous() and ph_cl.is_contiguous()  # the physics' FFTs get plain rows
+    (amp_cl.sum() + ph_cl.sum()).backward()
+    grad_cl = net.encoder[0][0].weight.grad.clone()
+    net.zero_grad()
+    net.set_channels_last(False)
+    assert not net.encoder[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    amp, ph = net(x)
+    (amp.sum() + ph.sum()).backward()
+    torch.testing.assert_close(amp_cl, amp, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ph_cl, ph, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grad_cl, net.encoder[0][0].weight.grad, rtol=1e-3, atol=1e-4)
