@@ -56,8 +56,11 @@ def predict_and_stitch(model: Any, grouped: GroupedScan, device: Any, batch_size
         r, c = cy - oy, cx - ox
         num[r:r + h, c:c + w] += part.object * part.weight
         den[r:r + h, c:c + w] += part.weight
+    # finished in place: at 10^5 patterns the canvas is the only thing that grows with the scan,
+    # so no second object-sized array is made here
     ok = den > max(float(den.max()) * float(min_weight), 1e-30)
-    obj = np.zeros((H, W), np.complex64)
-    obj[ok] = num[ok] / den[ok]
-    return StitchResult(object=obj, weight=np.where(ok, den, 0).astype(np.float32),
-                        origin_x=float(ox), origin_y=float(oy))
+    np.divide(num, den, out=num, where=ok)
+    np.logical_not(ok, out=ok)
+    num[ok] = 0
+    den[ok] = 0
+    return StitchResult(object=num, weight=den, origin_x=float(ox), origin_y=float(oy))
