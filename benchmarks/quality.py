@@ -1,16 +1,18 @@
 """Reconstruction quality against training time on simulated 'lines' scans (N=64, gridsize 2,
 nphotons 1e6).
 
-One training run is continued in stages (resume from ``checkpoints/last.ckpt``) to cumulative
-wall-time budgets (1, 3, 6 min in the full run: the epochs for each budget are computed from the
-epoch time measured so far, because the load of the shared machine drifts); after each stage the archive reconstructs a SEPARATE simulated scan of the same
-kind (different seed -> different object) with ``run_inference``, whose metrics (aligned
+Full run: the bundled demo scans (``resources/demo_lines.npz`` for training, 700 patterns;
+``resources/demo_lines_test.npz``, a SEPARATE scan of a different object, for reconstruction) and
+the demo preset's settings (the best CPU configuration the convergence sweep found), trained from
+scratch once per wall-time budget (2, 5, 10 min) so each run has its own full cosine schedule; the
+epochs for the longer budgets come from the epoch time of the first run. Quick run: tiny scans,
+one epoch. After each run ``run_inference`` reconstructs the test scan; its metrics (aligned
 amplitude/phase SSIM, FRC resolution) come from ``metrics.evaluate_reconstruction`` via
-``inference.compare_with_reference``. Wall time = the run's cumulative training time.
+``inference.compare_with_reference``. Wall time = the run's training time.
 
-Each stage also reconstructs with physics refinement (``refine_epochs`` = REFINE_EPOCHS) and, as
-the control that shows what the network contributes, refines a flat start object (amplitude
-constant, phase 0) for the same number of passes: the difference is the network's warm start.
+Each run also reconstructs with physics refinement (``refine_epochs`` = REFINE_EPOCHS) and, as the
+control that shows what the network contributes, refines a flat start object (amplitude constant,
+phase 0) for the same number of passes: the difference is the network's warm start.
 """
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ from pathlib import Path
 
 from .common import loadavg, log
 
-#: refinement passes measured at each stage (network start and flat start)
-REFINE_EPOCHS = 10
+#: refinement passes measured after each run (network start and flat start)
+REFINE_EPOCHS = 20
+#: wall-time budgets of the full run (s); the first uses the preset's own epoch count
+BUDGETS_S = (120.0, 300.0, 600.0)
 
 
 def _frc(m: dict, part: str):
@@ -41,25 +45,26 @@ def run(quick: bool, data_dir: Path, work_dir: Path) -> dict:
 
     if quick:
         train, test = lines_scans(data_dir, n_train=160, n_test=96)
-        n_groups, budgets_s = 16, [0.0, 1.0]  # 1 epoch, then one more
+        settings = {"n_groups": 16, "nepochs": 1, "gridsize": 2, "batch_size": 16}
+        budgets_s: tuple[float | None, ...] = (None,)
     else:
-        train, test = lines_scans(data_dir, n_train=600, n_test=300)
-        n_groups, budgets_s = 256, [60.0, 180.0, 360.0]
-    out = work_dir / "quality_run"
-    rows = []
-    nepochs, train_s = 0, 0.0
-    for i, budget in enumerate(budgets_s):
-        # epochs for this wall-time budget, from the epoch time measured so far (load drifts)
-        per_epoch = train_s / nepochs if nepochs else None
-        target = nepochs + 1 if per_epoch is None else max(nepochs + 1, int(round(budget / per_epoch)))
-        nepochs = target
-        exe = PyTorchExecutionConfig(resume=i > 0, logger_backend="none")
-        overrides = {"n_groups": n_groups, "nepochs": nepochs, "gridsize": 2, "batch_size": 16}
+        train, test = api.demo_dataset_path(), api.demo_test_dataset_path()
+        settings = api.read_settings_file(api.demo_preset_path())
+        budgets_s = BUDGETS_S
+    rows, per_epoch = [], None
+    for budget in budgets_s:
+        nepochs = int(settings["nepochs"]) if per_epoch is None else max(1, int(budget // per_epoch))
+        exec_names = {"learning_rate", "scheduler"}
+        overrides = {k: v for k, v in settings.items() if k not in exec_names}
+        overrides["nepochs"] = nepochs
+        exe = PyTorchExecutionConfig(logger_backend="none", **{k: settings[k] for k in exec_names & set(settings)})
+        out = work_dir / f"quality_run_{nepochs}"
         payload = api.create_training_payload(train, out, overrides, execution_config=exe)
         t0 = time.perf_counter()
         res = api.train(payload)
         stage_s = time.perf_counter() - t0
-        train_s = float(res.history[-1]["elapsed_s"]) if res.history else train_s + stage_s
+        train_s = float(res.history[-1]["elapsed_s"]) if res.history else stage_s
+        per_epoch = train_s / nepochs
         ipay = api.create_inference_payload(out, test, work_dir / f"quality_infer_{nepochs}")
         t1 = time.perf_counter()
         inf = api.infer(ipay)
@@ -73,8 +78,9 @@ def run(quick: bool, data_dir: Path, work_dir: Path) -> dict:
                "test_patterns": inf.n_patterns, "load1": loadavg()[0]}
         row.update(_refined(out, test, work_dir / f"quality_refined_{nepochs}", inf))
         rows.append(row)
-        log(f"quality {nepochs} epochs: {train_s:.0f} s, amp SSIM {row['amp_ssim']}, phase SSIM {row['phase_ssim']}")
-    return {"train_file": str(train), "test_file": str(test), "n_groups": n_groups, "rows": rows}
+        log(f"quality {nepochs} epochs: {train_s:.0f} s, amp SSIM {row['amp_ssim']}, phase SSIM {row['phase_ssim']}; "
+            f"refined {row['refined_amp_ssim']}, {row['refined_phase_ssim']}")
+    return {"train_file": str(train), "test_file": str(test), "settings": settings, "rows": rows}
 
 
 def _refined(model_dir: Path, test: Path, out: Path, network_run) -> dict:

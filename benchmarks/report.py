@@ -1,6 +1,8 @@
 """Markdown summary of a results dict (tables + the three targets, met or not)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Any
 
 
@@ -164,6 +166,8 @@ def markdown(results: dict) -> str:
     if "quality" in s and "rows" in s["quality"]:
         q = s["quality"]
         lines += ["## Quality vs training time (lines, N=64, gridsize 2, nphotons 1e6; separate test scan)", "",
+                  f"Trained on `{Path(q.get('train_file', '?')).name}` with {q.get('settings')}; reconstructed "
+                  f"`{Path(q.get('test_file', '?')).name}`; one training run from scratch per row.", "",
                   "| epochs | train wall s | amp SSIM | phase SSIM | amp FRC px | phase FRC px | val loss | load1 |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in q["rows"]:
