@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..events import CancelToken
-from ..training.data import GroupDataset, GroupedScan, make_loader
+from ..training.data import GroupDataset, GroupedScan, make_loader, wants_pinned_memory
 
 #: inference batch size when neither the run nor the model's training config names one
 DEFAULT_BATCH_SIZE = 32
@@ -48,7 +48,8 @@ def predict_patches(model: Any, grouped: GroupedScan, device: str | torch.device
     dev = torch.device(device)
     ids = np.arange(grouped.n_groups) if ids is None else np.asarray(ids, dtype=np.int64)
     ds = GroupDataset(grouped, ids)
-    loader = make_loader(ds, max(1, int(batch_size)), shuffle=False, num_workers=num_workers, seed=0)
+    loader = make_loader(ds, max(1, int(batch_size)), shuffle=False, num_workers=num_workers, seed=0,
+                         pin_memory=wants_pinned_memory(dev))
     G, C = len(ids), grouped.groups.shape[1]
     N = int(grouped.diffraction.shape[-1])
     out = np.empty((G, C, N, N), dtype=np.complex64)

@@ -94,8 +94,26 @@ def split_groups(n_groups: int, validation_fraction: float, seed: int) -> tuple[
     return np.sort(ids[n_val:]), np.sort(ids[:n_val])
 
 
-def make_loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int) -> DataLoader:
-    """A DataLoader; worker processes only when asked (0 by default: no fork from a GUI thread)."""
+def make_loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int,
+                pin_memory: bool = False) -> DataLoader:
+    """A DataLoader; worker processes only when asked (0 by default: no fork from a GUI thread).
+
+    pin_memory: page-locked batches, so the copy to a CUDA device can overlap the computation
+    (Lightning and ``inference.predict`` then copy with ``non_blocking=True``); only for CUDA.
+    """
     gen = torch.Generator().manual_seed(int(seed))
     return DataLoader(ds, batch_size=int(batch_size), shuffle=shuffle, num_workers=int(num_workers),
-                      generator=gen, persistent_workers=int(num_workers) > 0, drop_last=False)
+                      generator=gen, persistent_workers=int(num_workers) > 0, drop_last=False,
+                      pin_memory=bool(pin_memory))
+
+
+def wants_pinned_memory(device: str | torch.device) -> bool:
+    """Pinned host batches pay off only for copies to a CUDA device (and need one to exist)."""
+    name = str(device)
+    if name == "gpu":  # Lightning's alias
+        name = "cuda"
+    try:
+        kind = torch.device(name).type
+    except RuntimeError:  # 'auto' or anything torch does not know: no pinning
+        return False
+    return kind == "cuda" and torch.cuda.is_available()

@@ -133,7 +133,7 @@ def _train(payload: Any, on_event: EventCallback, cancel: CancelToken | None) ->
     from ..model.loss import LossWeights
     from ..model.pinn import PtychoPINN, counts_scale_from_data, input_scale_from_data
     from .callbacks import EventEmitter
-    from .data import GroupDataset, build_groups, make_loader, split_groups
+    from .data import GroupDataset, build_groups, make_loader, split_groups, wants_pinned_memory
     from .module import PinnModule
     from .preview import make_preview_fn, preview_groups
     from .trainer import build_trainer, check_strategy, monitor_name
@@ -189,8 +189,9 @@ def _train(payload: Any, on_event: EventCallback, cancel: CancelToken | None) ->
     on_event(LogLine(f"config.json written ({serializer})", level="DEBUG"))
 
     batch_size = int(cfg.batch_size)
-    train_loader = make_loader(train_ds, batch_size, not cfg.sequential_sampling, exe.num_workers, cfg.seed)
-    val_loader = make_loader(val_ds, batch_size, False, exe.num_workers, cfg.seed) if has_val else None
+    pin = wants_pinned_memory(str(exe.accelerator))
+    train_loader = make_loader(train_ds, batch_size, not cfg.sequential_sampling, exe.num_workers, cfg.seed, pin)
+    val_loader = make_loader(val_ds, batch_size, False, exe.num_workers, cfg.seed, pin) if has_val else None
     preview_ids = preview_groups(grouped, val_ids if has_val else train_ids)
     preview_fn = make_preview_fn(grouped, preview_ids, int(exe.inference_batch_size or batch_size))
     emitter = EventEmitter(on_event, out, int(cfg.nepochs), preview_fn=preview_fn,
