@@ -40,7 +40,7 @@ class RefineResult:
     seconds: float = 0.0
 
 
-def _misfit_batches(n: int, batch: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+def _batches(n: int, batch: int, rng: np.random.Generator | None) -> list[np.ndarray]:
     order = rng.permutation(n) if rng is not None else np.arange(n)
     # sorted within a batch: reading a memory-mapped scan in order is much cheaper
     return [np.sort(order[s:s + batch]) for s in range(0, n, batch)]
@@ -80,7 +80,7 @@ def refine_object(obj: np.ndarray, origin_x: float, origin_y: float, diffraction
     def predicted(o: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
         return forward_amplitude(extract_patches(o, pos_t[rows], N), P)
 
-    batches = _misfit_batches(len(idx), batch_size, None)
+    batches = _batches(len(idx), batch_size, None)
     start = torch.from_numpy(np.ascontiguousarray(obj, dtype=np.complex64)).to(dev)
     with torch.no_grad():  # least-squares amplitude factor of the start object, and its misfit
         num = den = 0.0
@@ -106,7 +106,7 @@ def refine_object(obj: np.ndarray, origin_x: float, origin_y: float, diffraction
     k = 0
     for epoch in range(1, epochs + 1):
         total, count = 0.0, 0
-        for rows in _misfit_batches(len(idx), batch_size, rng):
+        for rows in _batches(len(idx), batch_size, rng):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             opt.param_groups[0]["lr"] = lr * schedule[k]
