@@ -1,6 +1,7 @@
 """Markdown summary of a results dict (tables + the three targets, met or not)."""
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from typing import Any
@@ -82,7 +83,7 @@ def markdown(results: dict) -> str:
             lines += ["Lightning step / baseline loop: " + ", ".join(
                 f"N={c['cfg'][0]} g={c['cfg'][1]} b={c['cfg'][2]}: x{c['wall']:.2f} wall, x{c['cpu']:.2f} CPU"
                 for c in ratios), ""]
-            med = sorted(c["cpu"] for c in ratios)[len(ratios) // 2]
+            med = statistics.median(c["cpu"] for c in ratios)
             targets.append(("training throughput >= 1.5x baseline (default fp32 step)", med >= 1.5,
                             f"median ratio x{med:.2f} (CPU time), range x{min(c['cpu'] for c in ratios):.2f}-"
                             f"x{max(c['cpu'] for c in ratios):.2f}; same network and loss; the engine runs its "
