@@ -120,11 +120,9 @@ def compare_with_reference(obj: np.ndarray, weight: np.ndarray, origin_x: float,
     if full is None:
         return None, None, f"no metrics: {why}"
     # headline numbers first, as top-level scalars: the CLI prints those, the GUI lists them first
-    metrics: dict[str, Any] = {}
-    for part in ("amplitude", "phase"):
-        metrics[f"{part}_ssim"] = full[part]["ssim"]
-        metrics[f"{part}_psnr_db"] = full[part]["psnr_db"]
-        metrics[f"{part}_frc_resolution_px"] = full[part]["frc"]["resolution_px"]
+    from ..metrics.evaluate import headline_metrics
+
+    metrics = headline_metrics(full)
     metrics.update(full)
     metrics["region"] = region
     return metrics, (rec, ref), ""

@@ -82,22 +82,26 @@ def refine_object(obj: np.ndarray, origin_x: float, origin_y: float, diffraction
 
     batches = _batches(len(idx), batch_size, None)
     start = torch.from_numpy(np.ascontiguousarray(obj, dtype=np.complex64)).to(dev)
-    with torch.no_grad():  # least-squares amplitude factor of the start object, and its misfit
-        num = den = 0.0
+    # one pass gives the least-squares amplitude factor s = <A,X>/<A,A> of the start object AND its
+    # misfit after scaling, sum (sA - X)^2 = s^2 <A,A> - 2 s <A,X> + <X,X> (summed wide: the terms cancel)
+    wide = torch.float32 if dev.type == "mps" else torch.float64  # MPS: no float64
+    sums = torch.zeros(3, dtype=wide, device=dev)
+    with torch.no_grad():
         for rows in batches:
-            A, X = predicted(start, rows), measured(rows)
-            num += float((A * X).sum())
-            den += float((A * A).sum())
-        scale = num / den if den > 0 else float("nan")
-        if not (math.isfinite(scale) and scale > 0):
-            raise ValueError("refine_object: the start object predicts no diffracted intensity; "
-                             "nothing to refine from")
-        start = start * scale
-        before = _mean_misfit(lambda r: predicted(start, r), measured, batches)
+            A, X = predicted(start, rows).to(wide), measured(rows).to(wide)
+            sums += torch.stack([(A * X).sum(), (A * A).sum(), (X * X).sum()])
+    ax, aa, xx = (float(v) for v in sums)
+    scale = ax / aa if aa > 0 else float("nan")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError("refine_object: the start object predicts no diffracted intensity; "
+                         "nothing to refine from")
+    before = max(scale * scale * aa - 2.0 * scale * ax + xx, 0.0) / (len(idx) * N * N)
+    start = start * scale
 
     re = start.real.clone().requires_grad_(True)
     im = start.imag.clone().requires_grad_(True)
-    lit = start.abs()[start.abs() > 0]
+    amplitude = start.abs()
+    lit = amplitude[amplitude > 0]
     lr = step * (float(lit.mean()) if lit.numel() else 1.0)
     opt = torch.optim.Adam([re, im], lr=lr)
     schedule = _step_schedule(epochs * len(batches))

@@ -147,6 +147,7 @@ def run_inference(payload: Any, on_event: EventCallback = ignore_events,
 def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: CancelToken | None) -> InferenceResult:
     from ..archive import load_archive
     from ..data.cache import open_scan
+    from ..metrics.evaluate import headline_metrics
     from ..training.run import ensure_writable, set_cpu_threads
     from .compare import compare_with_reference
     from .outputs import write_outputs
@@ -211,7 +212,7 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
         metrics, crops = score(obj)
         if metrics is not None and refinement is not None:
             network_metrics, _ = score(network_obj)
-            metrics["network_only"] = _headline(network_metrics)
+            metrics["network_only"] = None if network_metrics is None else headline_metrics(network_metrics)
             metrics["refinement"] = refinement
     if cancel is not None:
         cancel.raise_if_cancelled()  # last chance: nothing has been written yet
@@ -267,10 +268,3 @@ def _refine(scan: Any, used: np.ndarray, stitched: Any, epochs: int, device: str
     lit = stitched.weight > 0
     return np.where(lit, result.object, stitched.object).astype(np.complex64), info
 
-
-def _headline(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The top-level scalars of a compare_with_reference result (for the network-only record)."""
-    if metrics is None:
-        return None
-    keys = [f"{part}_{name}" for part in ("amplitude", "phase") for name in ("ssim", "psnr_db", "frc_resolution_px")]
-    return {k: metrics[k] for k in keys if k in metrics}

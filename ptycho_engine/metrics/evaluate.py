@@ -18,9 +18,22 @@ import numpy as np
 from .alignment import apply_shift, estimate_shift, fit_phase_plane, remove_phase_plane
 from .frc import frc_resolution
 
-__all__ = ["evaluate_reconstruction", "image_scores", "PSNR_IDENTICAL_RTOL"]
+__all__ = ["evaluate_reconstruction", "image_scores", "headline_metrics", "HEADLINE_KEYS", "PSNR_IDENTICAL_RTOL"]
 
 PSNR_IDENTICAL_RTOL = 1e-10  # RMS error below 1e-10 * data_range (PSNR > 200 dB) counts as identical
+#: the scalars a metrics record leads with (the CLI prints them, the GUI lists them first)
+HEADLINE_KEYS = tuple(f"{part}_{name}" for part in ("amplitude", "phase")
+                      for name in ("ssim", "psnr_db", "frc_resolution_px"))
+
+
+def headline_metrics(scores: dict[str, Any]) -> dict[str, Any]:
+    """``{amplitude,phase}_{ssim,psnr_db,frc_resolution_px}`` of an ``evaluate_reconstruction`` result."""
+    out: dict[str, Any] = {}
+    for part in ("amplitude", "phase"):
+        out[f"{part}_ssim"] = scores[part]["ssim"]
+        out[f"{part}_psnr_db"] = scores[part]["psnr_db"]
+        out[f"{part}_frc_resolution_px"] = scores[part]["frc"]["resolution_px"]
+    return out
 
 
 def _centre_crop(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
