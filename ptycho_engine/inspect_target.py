@@ -62,8 +62,9 @@ def describe_run(path: Path) -> str:
         if obj is not None:
             lines.append(f"  reconstruction: {obj.shape[1]}x{obj.shape[0]} pixels")
     if record.metrics:
-        keys = ("amplitude_ssim", "phase_ssim", "amplitude_psnr", "phase_psnr", "frc_resolution_px")
-        shown = {k: record.metrics[k] for k in keys if k in record.metrics}
+        from .metrics.evaluate import HEADLINE_KEYS
+
+        shown = {k: record.metrics[k] for k in HEADLINE_KEYS if k in record.metrics}
         lines.append("  metrics: " + json.dumps(shown))
     if len(lines) == 1:
         lines.append(f"  (nothing recognised: no {ARCHIVE_NAME}, history.json or reconstruction.npz)")

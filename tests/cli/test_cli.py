@@ -118,6 +118,10 @@ def test_infer_and_inspect(trained_run: Path, scan_file: Path, tmp_path: Path,
     assert "model archive" in text and "epochs: 1" in text
     assert cli.main(["inspect", str(scan_file)]) == cli.EXIT_OK
     assert "30 of 64x64" in capsys.readouterr().out
+    assert cli.main(["inspect", str(out)]) == cli.EXIT_OK
+    shown = capsys.readouterr().out
+    for key in ("amplitude_ssim", "phase_ssim", "amplitude_psnr_db", "phase_frc_resolution_px"):
+        assert key in shown, shown  # the headline scalars metrics.json really has
 
 
 def test_corrupt_archive_is_an_input_error(scan_file: Path, tmp_path: Path,
