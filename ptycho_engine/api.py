@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .events import CancelToken, EventCallback, ignore_events
 from .runs import RunRecord, load_run
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .config.factory import InferencePayload, TrainingPayload
+    from .config.synthetic import PretrainingPayload
     from .config.schema import FieldSpec
     from .data.contract import ScanData, ScanSummary
     from .inference import InferenceResult
@@ -23,6 +24,7 @@ __all__ = [
     "CancelToken",
     "RunRecord",
     "create_inference_payload",
+    "create_pretraining_payload",
     "create_training_payload",
     "cuda_available",
     "demo_dataset_path",
@@ -33,6 +35,8 @@ __all__ = [
     "infer",
     "load_run",
     "load_scan",
+    "pretrain",
+    "pretraining_fields",
     "resources_dir",
     "train",
     "warm_up",
@@ -82,6 +86,13 @@ def training_fields() -> list["FieldSpec"]:
     return training_override_fields()
 
 
+def pretraining_fields() -> list["FieldSpec"]:
+    """The synthetic-data settings of pretraining (n_objects, groups_per_object, object_size, step, ...)."""
+    from .config.synthetic import synthetic_fields
+
+    return synthetic_fields()
+
+
 def inference_fields() -> list["FieldSpec"]:
     """The override fields a user may set for inference."""
     from .config.overrides import inference_override_fields
@@ -90,17 +101,41 @@ def inference_fields() -> list["FieldSpec"]:
 
 
 def create_training_payload(
-    train_data_file: str | Path,
+    train_data_file: str | Path | Sequence[str | Path],
     output_dir: str | Path,
     overrides: Mapping[str, Any] | None = None,
     execution_config: Any = None,
     cli_defaults: Mapping[str, Any] | None = None,
 ) -> "TrainingPayload":
-    """Resolve a training configuration (see the factory for the five precedence levels)."""
+    """Resolve a training configuration (see the factory for the five precedence levels).
+
+    ``train_data_file``: one scan, a list of scans, or folders (every ``*.npz`` inside, sorted);
+    the run trains on all of them. ``overrides`` may name a ``validation_data_file`` and an
+    ``init_model`` ('scratch', 'shipped', or a run folder / wts.h5.zip to fine-tune).
+    """
     from .config.factory import create_training_payload as _create
 
-    return _create(Path(train_data_file), Path(output_dir), dict(overrides or {}), execution_config,
+    data = Path(train_data_file) if isinstance(train_data_file, (str, os.PathLike)) else [
+        Path(p) for p in train_data_file]
+    return _create(data, Path(output_dir), dict(overrides or {}), execution_config,
                    cli_defaults=dict(cli_defaults or {}))
+
+
+def create_pretraining_payload(
+    probe_from: str | Path,
+    output_dir: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    synthetic: Mapping[str, Any] | None = None,
+    execution_config: Any = None,
+    cli_defaults: Mapping[str, Any] | None = None,
+) -> "PretrainingPayload":
+    """Resolve a synthetic pretraining run: the probe, N and nphotons come from the scan
+    ``probe_from``; ``overrides`` are training settings, ``synthetic`` the stream's settings
+    (see :func:`pretraining_fields`)."""
+    from .config.synthetic import create_pretraining_payload as _create
+
+    return _create(Path(probe_from), Path(output_dir), dict(overrides or {}), dict(synthetic or {}),
+                   execution_config, cli_defaults=dict(cli_defaults or {}))
 
 
 def create_inference_payload(
@@ -127,6 +162,18 @@ def train(
     from .training.run import train_model
 
     return train_model(payload, on_event=on_event, cancel=cancel)
+
+
+def pretrain(
+    payload: "PretrainingPayload",
+    on_event: EventCallback = ignore_events,
+    cancel: CancelToken | None = None,
+) -> "TrainResult":
+    """Pretrain on synthetic objects simulated through the user's probe; writes a normal run folder
+    (``wts.h5.zip``) that ``infer`` and ``init_model`` accept."""
+    from .training.pretrain import pretrain_model
+
+    return pretrain_model(payload, on_event=on_event, cancel=cancel)
 
 
 def infer(

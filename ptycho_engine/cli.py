@@ -30,6 +30,9 @@ EXAMPLES = """\
 examples:
   ptycho-engine simulate --output scan.npz --object lines --n-positions 400 --nphotons 1e6
   ptycho-engine train --train-data scan.npz --output-dir runs/lines --nepochs 20 --gridsize 2
+  ptycho-engine train --train-data a.npz --train-data b.npz --val-data c.npz --output-dir runs/ab
+  ptycho-engine train --train-data scans/ --output-dir runs/all --init-model runs/pretrained
+  ptycho-engine pretrain --probe-from scan.npz --output-dir runs/pretrained --n-objects 200 --nepochs 20
   ptycho-engine train --train-data scan.npz --output-dir runs/lines --set learning_rate=5e-4 \\
       --config my_settings.toml
   ptycho-engine infer --model runs/lines --test-data other_scan.npz --output-dir runs/lines-recon
@@ -38,15 +41,19 @@ examples:
 
 
 def _add_schema_flags(parser: argparse.ArgumentParser, fields: Sequence[FieldSpec], skip: set[str],
-                      cli_defaults: dict[str, Any] | None = None) -> None:
-    """One flag per schema field; unset flags stay absent so lower precedence levels apply."""
+                      cli_defaults: dict[str, Any] | None = None, title: str | None = None) -> None:
+    """One flag per schema field; unset flags stay absent so lower precedence levels apply.
+
+    ``title``: one help section for all these flags (default: a section per schema group).
+    """
     groups: dict[str, argparse._ArgumentGroup] = {}
     for spec in fields:
         if spec.name in skip:
             continue
-        group = groups.get(spec.group)
+        key = title or spec.group
+        group = groups.get(key)
         if group is None:
-            group = groups[spec.group] = parser.add_argument_group(f"{spec.group} settings")
+            group = groups[key] = parser.add_argument_group(title or f"{spec.group} settings")
         dashed = f"--{spec.name.replace('_', '-')}"
         underscored = f"--{spec.name}"
         default = (cli_defaults or {}).get(spec.name, spec.default)
@@ -167,11 +174,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = collect_overrides(args, training_override_fields())
     if args.test_data:
         overrides["test_data_file"] = args.test_data
+    if args.val_data:
+        overrides["validation_data_file"] = args.val_data
     payload = api.create_training_payload(args.train_data, args.output_dir, overrides,
                                           cli_defaults=TRAIN_CLI_DEFAULTS)
     reporter = _ConsoleReporter(args.quiet)
     try:
         result = _with_cancel_on_sigint(lambda token: api.train(payload, on_event=reporter, cancel=token))
+    finally:
+        reporter.close()
+    print(f"model: {result.archive_path}")
+    return EXIT_CANCELLED if result.status == "cancelled" else EXIT_OK
+
+
+#: training settings that do not apply to pretraining (the stream has groups_per_object instead)
+PRETRAIN_SKIP = {"n_groups"}
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from . import api
+    from .config.overrides import training_override_fields
+    from .config.synthetic import synthetic_fields
+
+    training_fields = [f for f in training_override_fields() if f.name not in PRETRAIN_SKIP]
+    synthetic_names = {f.name for f in synthetic_fields()}
+    settings = collect_overrides(args, training_fields + synthetic_fields())
+    synthetic = {k: v for k, v in settings.items() if k in synthetic_names}
+    overrides = {k: v for k, v in settings.items() if k not in synthetic_names}
+    if args.val_data:
+        overrides["validation_data_file"] = args.val_data
+    payload = api.create_pretraining_payload(args.probe_from, args.output_dir, overrides, synthetic)
+    reporter = _ConsoleReporter(args.quiet)
+    try:
+        result = _with_cancel_on_sigint(lambda token: api.pretrain(payload, on_event=reporter, cancel=token))
     finally:
         reporter.close()
     print(f"model: {result.archive_path}")
@@ -213,12 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug log lines")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{simulate,train,infer,inspect}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{simulate,train,pretrain,infer,inspect}")
 
     sim = sub.add_parser("simulate", help="write a simulated scan (contract NPZ with ground truth)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sim.add_argument("--output", "-o", required=True, help="NPZ file to write")
-    sim.add_argument("--object", default="lines", choices=["lines", "grf"], help="object kind")
+    sim.add_argument("--object", default="lines", choices=["lines", "grf", "cells"], help="object kind")
     sim.add_argument("--probe", default="disk", choices=["disk", "focused"], help="probe kind")
     sim.add_argument("--scan", default="fermat", choices=["raster", "random", "fermat"], help="scan pattern")
     sim.add_argument("--N", type=int, default=64, choices=[64, 128, 256], help="diffraction pattern size (pixels)")
@@ -228,15 +263,31 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0, help="random seed (same seed, same file)")
     sim.set_defaults(func=cmd_simulate)
 
-    common_skip = {"train_data_file", "test_data_file", "output_dir", "model_path"}
-    train = sub.add_parser("train", help="train a model on a scan", epilog=EXAMPLES,
+    common_skip = {"train_data_file", "test_data_file", "output_dir", "model_path", "validation_data_file"}
+    train = sub.add_parser("train", help="train a model on one or more scans", epilog=EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    train.add_argument("--train-data", "--train_data_file", dest="train_data", required=True, help="training scan (NPZ)")
+    train.add_argument("--train-data", "--train_data_file", dest="train_data", required=True, action="append",
+                       metavar="NPZ_OR_FOLDER",
+                       help="training scan (NPZ); repeat for several scans, or give a folder (all *.npz in it)")
     train.add_argument("--test-data", "--test_data_file", dest="test_data", default=None, help="optional held-out scan (NPZ)")
+    _add_val_flag(train)
     train.add_argument("--output-dir", "--output_dir", dest="output_dir", required=True, help="run directory to write")
     _add_io_flags(train)
     _add_schema_flags(train, training_override_fields(), common_skip, TRAIN_CLI_DEFAULTS)
     train.set_defaults(func=cmd_train)
+
+    from .config.synthetic import synthetic_fields
+
+    pre = sub.add_parser("pretrain", help="pretrain on synthetic objects simulated through a scan's probe",
+                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pre.add_argument("--probe-from", dest="probe_from", required=True, metavar="SCAN.npz",
+                     help="scan whose probe, pattern size N, photon count and scan step the simulation uses")
+    _add_val_flag(pre)
+    pre.add_argument("--output-dir", "--output_dir", dest="output_dir", required=True, help="run directory to write")
+    _add_io_flags(pre)
+    _add_schema_flags(pre, synthetic_fields(), set(), title="synthetic data")
+    _add_schema_flags(pre, training_override_fields(), common_skip | PRETRAIN_SKIP)
+    pre.set_defaults(func=cmd_pretrain)
 
     infer = sub.add_parser("infer", help="reconstruct a scan with a trained model", epilog=EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -251,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("target", help="file or directory")
     insp.set_defaults(func=cmd_inspect)
     return parser
+
+
+def _add_val_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--val-data", "--validation-data-file", "--validation_data_file", dest="val_data",
+                        default=None, metavar="NPZ",
+                        help="scan (NPZ) for the validation loss instead of a split of the training groups")
 
 
 def _add_io_flags(parser: argparse.ArgumentParser) -> None:

@@ -169,6 +169,12 @@ class TrainingConfig:
                                          help="training scan (NPZ)")
     test_data_file: Path | None = param(None, group="data", gui=False,
                                         help="optional held-out scan (NPZ) evaluated after training")
+    train_data_files: tuple[Path, ...] = param((), group="data", gui=False,
+                                               help="every training scan, the first being train_data_file; "
+                                                    "empty = train_data_file alone")
+    validation_data_file: Path | None = param(None, group="data", gui=False,
+                                              help="scan (NPZ) used for the validation loss instead of a "
+                                                   "split of the training groups")
     batch_size: int = param(DEFAULT_BATCH_SIZE, group="training", bounds=(1, 65536),
                             help="groups per optimiser step (any value >= 1)")
     nepochs: int = param(DEFAULT_NEPOCHS, group="training", bounds=(1, 100000),
@@ -184,7 +190,8 @@ class TrainingConfig:
     nphotons: float = param(DEFAULT_NPHOTONS, group="data", bounds=(1.0, 1e15),
                             help="mean photons per diffraction pattern (from the file's metadata unless set)")
     n_groups: int | None = param(None, group="data", bounds=(1, None),
-                                 help="number of groups to train on (the factory requires it; more than the scan has is clamped unless oversampling)")
+                                 help="number of groups to train on, per training scan (the factory requires it; "
+                                      "more than a scan has is clamped unless oversampling)")
     n_subsample: int | None = param(None, group="data", bounds=(1, None),
                                     help="subsample this many scan positions before grouping; empty = all")
     subsample_seed: int | None = param(None, group="data", bounds=(0, None),
@@ -213,6 +220,9 @@ class TrainingConfig:
                                        help="fraction of the groups held out for validation loss")
     seed: int = param(42, group="training", bounds=(0, 2**32 - 1),
                       help="random seed (weights, split, shuffling) for reproducible runs")
+    init_model: str | None = param(None, group="training",
+                                   help="start from a model's weights: empty or 'scratch' = random weights, "
+                                        "'shipped' = the bundled pretrained model, or a run folder / wts.h5.zip")
 
     def __post_init__(self) -> None:
         if isinstance(self.model, Mapping):
@@ -220,10 +230,21 @@ class TrainingConfig:
         if not isinstance(self.model, ModelConfig):
             raise ConfigError(f"TrainingConfig.model: expected ModelConfig, got {type(self.model).__name__}")
         finalize_fields(self)
+        files = self.train_data_files
+        if files and self.train_data_file is not None and files[0] != self.train_data_file:
+            raise ConfigError(f"train_data_files must start with train_data_file {self.train_data_file}, "
+                              f"found {files[0]}")
         if self.realspace_mae_weight > 0 and self.realspace_weight <= 0:
             raise ConfigError("realspace_mae_weight > 0 needs realspace_weight > 0")
         if self.enable_oversampling and self.model.gridsize < 2:
             raise ConfigError("enable_oversampling needs gridsize > 1 (with gridsize 1 every group is one position)")
+
+    @property
+    def training_files(self) -> tuple[Path, ...]:
+        """Every training scan in order (``train_data_files``, else ``train_data_file`` alone)."""
+        if self.train_data_files:
+            return tuple(self.train_data_files)
+        return (self.train_data_file,) if self.train_data_file is not None else ()
 
 
 @dataclass(frozen=True)

@@ -249,9 +249,12 @@ def _prepare_output_dir(output_dir: Path) -> None:
 
 
 def _check_groups(values: dict[str, tuple[Any, str]], facts: _ScanFacts, data_file: Path,
-                  notes: dict[str, str]) -> None:
+                  notes: dict[str, str], clamp: bool = True) -> None:
     """Group count vs the scan: a group needs C positions; without oversampling there are at most
-    as many groups as positions (more is clamped, with a warning and a note in the provenance)."""
+    as many groups as positions (more is clamped, with a warning and a note in the provenance).
+
+    ``clamp=False`` (one of several training scans): only the C check; the trainer clamps per scan.
+    """
     n = facts.n_patterns
     if n is None:
         return
@@ -259,6 +262,8 @@ def _check_groups(values: dict[str, tuple[Any, str]], facts: _ScanFacts, data_fi
     C = gridsize * gridsize
     if C > n:
         raise ConfigError(f"gridsize {gridsize} needs {C} scan positions per group but {data_file} has only {n}")
+    if not clamp:
+        return
     n_groups, source = values["n_groups"]
     oversampling = values["enable_oversampling"][0]
     if n_groups is not None and n_groups > n and not oversampling:
@@ -294,8 +299,41 @@ def _names(fields: Sequence[FieldSpec]) -> list[str]:
     return [s.name for s in fields]
 
 
+def _training_files(train_data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The training scans: one file, several, or folders of ``*.npz`` (sorted); geometry must agree."""
+    from ..data.scan_set import check_compatible, expand_scan_paths, scan_geometry
+
+    try:
+        files = expand_scan_paths(train_data, "Training data")  # FileNotFoundError passes unchanged
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    first = scan_geometry(files[0]) if len(files) > 1 else None
+    for other in files[1:]:
+        geometry = scan_geometry(other)
+        if first is not None and geometry is not None:
+            check_compatible(first, geometry)
+    return files
+
+
+def _check_init_model(value: str | None, tf_model: can.ModelConfig) -> str | None:
+    """Early check of ``init_model``: the archive exists and its architecture is this run's.
+
+    Returns a provenance note (the archive used) or None for 'from scratch'.
+    """
+    from ..archive import read_manifest
+    from .init_model import check_architecture, resolve_init_model
+
+    archive = resolve_init_model(value)
+    if archive is None:
+        return None
+    arch = read_manifest(archive).get("architecture") or {}
+    wanted = {name: getattr(tf_model, name) for name in arch if hasattr(tf_model, name)}
+    check_architecture(archive, arch, wanted)
+    return f"weights from {archive}"
+
+
 def create_training_payload(
-    train_data_file: str | os.PathLike[str],
+    train_data_file: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str],
     overrides: Mapping[str, Any] | None = None,
     execution_config: PyTorchExecutionConfig | None = None,
@@ -306,18 +344,25 @@ def create_training_payload(
     Raises ConfigError (unknown name — with the closest valid one —, wrong type, out of bounds,
     contradictions), FileNotFoundError ("Training data file not found: ..."), ValueError
     ("n_groups is required ..."). Creates ``output_dir`` and populates ``params.cfg``.
+
+    ``train_data_file`` may be one scan, a list of scans or folders (every ``*.npz`` inside,
+    sorted): the run trains on all of them (``train_data_files``); N and nphotons come from the
+    first. Scans with another pattern size or probe shape are refused (DataContractError).
     """
-    train_data_file, output_dir = Path(train_data_file), Path(output_dir)
+    files = _training_files(train_data_file)
+    train_data_file, output_dir = files[0], Path(output_dir)
     ov = coerce_overrides(overrides, "training", source="override")
     cd = coerce_overrides(cli_defaults, "training", source="cli_default")
     ex = explicit_execution_values(execution_config)
-    _require_file(train_data_file, "Training data file")
     if ov.get("n_groups") is None and cd.get("n_groups") is None:
         raise ConfigError("n_groups is required for training: pass it in overrides "
                           "(e.g. overrides={'n_groups': 512}) or cli_defaults")
     test_file = ov.get("test_data_file", cd.get("test_data_file"))
     if test_file is not None:
         _require_file(Path(test_file), "Test data file")
+    val_file = ov.get("validation_data_file", cd.get("validation_data_file"))
+    if val_file is not None:
+        _require_file(Path(val_file), "Validation data file")
 
     fields = training_override_fields()
     names = _names(fields)
@@ -338,13 +383,16 @@ def create_training_payload(
         warnings.warn(f"N override {values['N'][0]} differs from the probe size {facts.N} in {train_data_file}",
                       UserWarning, stacklevel=2)
     notes: dict[str, str] = {}
-    _check_groups(values, facts, train_data_file, notes)
+    _check_groups(values, facts, train_data_file, notes, clamp=len(files) == 1)
+    for other in files[1:]:
+        _check_groups(values, _scan_facts(other), other, notes, clamp=False)
     v = {name: value for name, (value, _) in values.items()}
-    if v["test_data_file"] is not None:
-        test_side, _ = _probe_side(v["test_data_file"])
-        if test_side is not None and test_side != v["N"]:
-            raise ConfigError(f"test_data_file {v['test_data_file']} has {test_side}x{test_side} patterns (probeGuess) "
-                              f"but the model is trained with N={v['N']}")
+    for key in ("test_data_file", "validation_data_file"):
+        if v[key] is not None:
+            side, _ = _probe_side(v[key])
+            if side is not None and side != v["N"]:
+                raise ConfigError(f"{key} {v[key]} has {side}x{side} patterns (probeGuess) "
+                                  f"but the model is trained with N={v['N']}")
     gridsize = v["gridsize"]
     C = gridsize * gridsize
 
@@ -363,10 +411,14 @@ def create_training_payload(
                                     test_data_file=v["test_data_file"], output_dir=output_dir)
     tf_model = bridge.to_model_config(pt_data, pt_model)
     canonical_only = {s.name for s in can.specs_of(can.TrainingConfig)} - set(PT_COUNTERPARTS) - {
-        "train_data_file", "test_data_file", "output_dir", "backend"}
+        "train_data_file", "train_data_files", "test_data_file", "output_dir", "backend"}
     bridge_overrides = {name: v[name] for name in canonical_only}
     bridge_overrides["nll_weight"] = v["nll_weight"]  # PT ``nll`` is a bool; keep fractional weights
+    bridge_overrides["train_data_files"] = tuple(files)
     tf_training = bridge.to_training_config(tf_model, pt_data, pt_model, pt_training, bridge_overrides)
+    init_note = _check_init_model(v["init_model"], tf_model)
+    if init_note is not None:
+        notes["init_model"] = init_note
 
     exec_values = {name: v[name] for name in _EXEC_NAMES if name in v}
     accelerator = resolve_accelerator(exec_values["accelerator"])
@@ -378,7 +430,8 @@ def create_training_payload(
 
     applied = {name: _entry(v[name], src, notes.get(name)) for name, (_, src) in values.items()}
     applied["C"] = _entry(C, values["gridsize"][1], "C = gridsize²")
-    applied["train_data_file"] = _entry(train_data_file, "override")
+    applied["train_data_file"] = _entry(train_data_file, "override", f"the first of {len(files)} training scans "
+                                        "(train_data_files)" if len(files) > 1 else None)
     applied["output_dir"] = _entry(output_dir, "override")
 
     _prepare_output_dir(output_dir)

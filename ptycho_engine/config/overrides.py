@@ -81,12 +81,14 @@ NOT_OVERRIDABLE: dict[str, str] = {
     "C_model": "C_model is derived (= gridsize²); set gridsize instead",
     "C_forward": "C_forward is derived (= gridsize²); set gridsize instead",
     "train_data_file": "train_data_file is the factory's train_data_file argument, not an override",
+    "train_data_files": "train_data_files is the factory's train_data_file argument (a list or a folder), "
+                        "not an override",
     "output_dir": "output_dir is the factory's output_dir argument, not an override",
     "model_path": "model_path is the factory's model_path argument, not an override",
     "backend": "backend is always 'pytorch'",
 }
 
-_TRAINING_EXCLUDE = {"model", "train_data_file", "output_dir", "backend"}
+_TRAINING_EXCLUDE = {"model", "train_data_file", "train_data_files", "output_dir", "backend"}
 _INFERENCE_EXCLUDE = {"model", "model_path", "test_data_file", "output_dir", "backend"}
 
 

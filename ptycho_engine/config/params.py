@@ -120,7 +120,11 @@ def update_legacy_dict(cfg: MutableMapping[str, Any], config: Any) -> MutableMap
         raise TypeError(f"update_legacy_dict needs a config dataclass instance, got {type(config).__name__}")
     for name, value in _flatten(config).items():
         key = KEY_MAPPINGS.get(name, name)
-        cfg[key] = str(value) if isinstance(value, Path) else value
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, tuple) and value and all(isinstance(v, Path) for v in value):
+            value = [str(v) for v in value]
+        cfg[key] = value
     return cfg
 
 

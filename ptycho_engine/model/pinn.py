@@ -129,18 +129,24 @@ class PtychoPINN(nn.Module):
         amp, phase = self.generator(x * self.input_scale)
         return torch.polar(amp.float(), phase.float())
 
-    def forward_with_object(self, x: torch.Tensor, rel: torch.Tensor | None = None
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(predicted amplitude (B, C, N, N), object patches (B, C, N, N)) for one batch."""
+    def forward_with_object(self, x: torch.Tensor, rel: torch.Tensor | None = None,
+                            probe: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(predicted amplitude (B, C, N, N), object patches (B, C, N, N)) for one batch.
+
+        ``probe``: optional per-item probes (B, N, N) complex, for batches that mix scans taken
+        with different probes; None uses the model's own probe.
+        """
         obj = self.predict_object(x, rel)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            pred = self._physics(obj, rel)
+            pred = self._physics(obj, rel, probe)
         return pred, obj
 
-    def forward(self, x: torch.Tensor, rel: torch.Tensor | None = None) -> torch.Tensor:
-        return self.forward_with_object(x, rel)[0]
+    def forward(self, x: torch.Tensor, rel: torch.Tensor | None = None,
+                probe: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_with_object(x, rel, probe)[0]
 
-    def _physics(self, obj: torch.Tensor, rel: torch.Tensor | None) -> torch.Tensor:
+    def _physics(self, obj: torch.Tensor, rel: torch.Tensor | None,
+                 probe: torch.Tensor | None = None) -> torch.Tensor:
         if self.object_big:
             if rel is None:
                 raise ValueError("object_big with gridsize > 1 needs the group offsets `rel` (B, C, 2)")
@@ -149,20 +155,29 @@ class PtychoPINN(nn.Module):
             rel = rel.to(device=obj.device, dtype=torch.float32)
             M = canvas_size(self.N, self.gridsize, float(rel.detach().abs().max()))
             obj = split_group(merge_group(obj, rel, M, support_mask=self.support), rel, self.N)
-        psi = gaussian_smooth(illuminate(obj, self.probe, self.mask), self.smoothing_sigma)
+        if probe is None:
+            probe = self.probe
+        else:  # one probe per item, shared by the item's C channels
+            if probe.ndim != 3 or probe.shape[0] != obj.shape[0] or tuple(probe.shape[-2:]) != (self.N, self.N):
+                raise ValueError(f"per-item probe must be (B, N, N) = ({obj.shape[0]}, {self.N}, {self.N}), "
+                                 f"got {tuple(probe.shape)}")
+            probe = probe.to(device=obj.device, dtype=torch.complex64)[:, None]
+        psi = gaussian_smooth(illuminate(obj, probe, self.mask), self.smoothing_sigma)
         return diffraction_amplitude(psi) * torch.exp(self.log_gain.float())
 
     @torch.no_grad()
-    def calibrate_gain(self, x: torch.Tensor, rel: torch.Tensor | None = None) -> float:
+    def calibrate_gain(self, x: torch.Tensor, rel: torch.Tensor | None = None,
+                       probe: torch.Tensor | None = None) -> float:
         """Set log_gain so mean sum Â^2 equals mean sum X^2 on this batch; returns the new log_gain.
 
         Why: the network's first objects (sigmoid ~0.5 on the support) and an arbitrary probe
-        normalisation would otherwise start the counts orders of magnitude off.
+        normalisation would otherwise start the counts orders of magnitude off. ``probe``
+        (B, N, N) calibrates against another scan's probe (see ``forward``).
         """
         was_training = self.training
         self.eval()
         self.log_gain.zero_()
-        pred = self(x, rel).double()
+        pred = self(x, rel, probe).double()
         self.train(was_training)
         e_pred = float(pred.square().sum((-2, -1)).mean())
         e_obs = float(x.double().square().sum((-2, -1)).mean())

@@ -7,6 +7,11 @@ Scheduler names (execution_config.scheduler):
   on the validation loss (the training loss without a validation split).
 * ``Exponential`` -- lr * 0.95**epoch.
 * ``CosineAnnealing`` -- cosine from lr to lr / 100 over nepochs.
+
+Batches are ``(x, rel, indices)`` (one scan: the model's probe and counts scale) or
+``(x, rel, indices, scan, counts_scale)`` when a run mixes scans: each item then brings its own
+photon-count scale, and its scan's probe comes from ``scan_probes`` (a bank with one probe per
+scan, stored as real (S, N, N, 2) so it travels with checkpoints; None = the model's probe).
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ class PinnModule(L.LightningModule):
 
     def __init__(self, model: PtychoPINN, weights: LossWeights, learning_rate: float = 1e-3,
                  scheduler: str = "Default", nepochs: int = 1, plateau_monitor: str = "val_loss",
-                 cancel: CancelToken | None = None) -> None:
+                 cancel: CancelToken | None = None, scan_probes: torch.Tensor | None = None) -> None:
         super().__init__()
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler: expected one of {list(SCHEDULERS)}, got {scheduler!r}")
@@ -40,14 +45,28 @@ class PinnModule(L.LightningModule):
         self.nepochs = max(1, int(nepochs))
         self.plateau_monitor = plateau_monitor
         self.cancel = cancel
+        if scan_probes is not None:
+            scan_probes = torch.view_as_real(scan_probes.to(torch.complex64)).clone()
+        self.register_buffer("scan_probes", scan_probes)
+
+    def batch_physics(self, batch: Any) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(per-item probes (B, N, N) or None, counts scale: per item (B, 1, 1, 1) or the model's)."""
+        if len(batch) < 5:
+            return None, self.model.counts_scale
+        scan, counts = batch[3], batch[4]
+        probe = None
+        if self.scan_probes is not None:
+            probe = torch.view_as_complex(self.scan_probes[scan.long()].contiguous())
+        return probe, counts.to(torch.float32).view(-1, 1, 1, 1)
 
     def forward(self, x: torch.Tensor, rel: torch.Tensor | None = None) -> torch.Tensor:
         return self.model(x, rel)
 
     def _step(self, batch: Any, prefix: str) -> torch.Tensor:
-        x, rel, _idx = batch
-        pred, obj = self.model.forward_with_object(x, rel)
-        terms = compute_loss(pred, x, self.model.counts_scale, self.model.input_scale, self.weights,
+        x, rel = batch[0], batch[1]
+        probe, counts_scale = self.batch_physics(batch)
+        pred, obj = self.model.forward_with_object(x, rel, probe)
+        terms = compute_loss(pred, x, counts_scale, self.model.input_scale, self.weights,
                              obj if self.weights.realspace_weight > 0 else None)
         bs = x.shape[0]
         self.log(f"{prefix}_loss", terms["loss"], on_step=False, on_epoch=True, prog_bar=True,

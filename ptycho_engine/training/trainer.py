@@ -7,8 +7,11 @@ Decisions written down:
 * '16-mixed' needs a GPU; on CPU we refuse and point at 'bf16-mixed' (which Lightning supports).
 * ``deterministic=True`` on CUDA becomes Lightning's 'warn' mode: grid_sample's backward (used by
   the group merge) has no deterministic CUDA kernel and would otherwise raise.
-* Checkpoints go to ``output_dir/checkpoints`` (save_last=True -> last.ckpt); logs to
-  ``output_dir/logs``. Without a validation split, 'val_*' monitors become 'train_*'.
+* Checkpoints go to ``output_dir/checkpoints``: the best ``checkpoint_save_top_k`` by the monitored
+  metric, and ``last.ckpt`` = the latest finished epoch, written every epoch by its own callback
+  (Lightning's ``save_last=True`` refreshes it only when a best checkpoint is saved, so a resume
+  after an epoch that did not improve would repeat epochs). Logs go to ``output_dir/logs``.
+  Without a validation split, 'val_*' monitors become 'train_*'.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
+LAST_CHECKPOINT = "last"  # -> checkpoints/last.ckpt, what ``resume`` continues from
 MULTIPROCESS_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "fsdp", "deepspeed")
 
 
@@ -65,7 +69,9 @@ def build_trainer(exe: Any, output_dir: Path, nepochs: int, callbacks: list[Call
     if exe.enable_checkpointing:
         cbs.append(ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="epoch{epoch:03d}",
                                    auto_insert_metric_name=False, monitor=monitor, mode=exe.checkpoint_mode,
-                                   save_top_k=int(exe.checkpoint_save_top_k), save_last=True))
+                                   save_top_k=int(exe.checkpoint_save_top_k), save_last=False))
+        cbs.append(ModelCheckpoint(dirpath=output_dir / "checkpoints", filename=LAST_CHECKPOINT, monitor=None,
+                                   save_top_k=1, every_n_epochs=1, enable_version_counter=False))
     if exe.early_stop_patience:
         cbs.append(EarlyStopping(monitor=monitor_name("val_loss", has_val), mode="min",
                                  patience=int(exe.early_stop_patience), check_finite=True))
