@@ -43,6 +43,29 @@ def ask_overwrite(parent: QWidget, directory: Path, on_yes: Callable[[], None]) 
     return box
 
 
+def ask_yes_no(parent: QWidget, title: str, text: str, informative: str, on_yes: Callable[[], None],
+               yes_text: str = "Yes", no_text: str = "No") -> QMessageBox:
+    """A question with two named answers; ``on_yes`` runs on the first (Yes is the default)."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle(title)
+    box.setText(text)
+    box.setInformativeText(informative)
+    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+    box.button(QMessageBox.StandardButton.Yes).setText(yes_text)
+    box.button(QMessageBox.StandardButton.No).setText(no_text)
+    box.setDefaultButton(QMessageBox.StandardButton.Yes)
+
+    def _done(result: int) -> None:
+        clicked = box.clickedButton()
+        if clicked is not None and box.standardButton(clicked) == QMessageBox.StandardButton.Yes:
+            on_yes()
+
+    box.finished.connect(_done)
+    box.open()
+    return box
+
+
 RUN_MARKERS = ("wts.h5.zip", "history.json")
 INFERENCE_MARKERS = ("reconstruction.npz",)
 

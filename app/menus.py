@@ -24,6 +24,8 @@ def build_menus(window: "MainWindow") -> dict[str, QAction]:
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
     _add(window, file_menu, "Open scan…", window.data_panel.browse, QKeySequence.StandardKey.Open)
+    _add(window, file_menu, "Add scans to train on…", window.data_panel.browse_add, "Ctrl+Shift+O")
+    _add(window, file_menu, "Validation scan…", window.data_panel.browse_validation)
     _add(window, file_menu, "Open demo scan", window.open_demo)
     _add(window, file_menu, "Open demo test scan", window.open_demo_test)
     _add(window, file_menu, "Apply demo preset (quick CPU training)", window.apply_demo_preset)
@@ -37,6 +39,7 @@ def build_menus(window: "MainWindow") -> dict[str, QAction]:
     actions = {
         "train": _add(window, run_menu, "Train", window.start_training, "Ctrl+T"),
         "infer": _add(window, run_menu, "Infer", window.start_inference, "Ctrl+I"),
+        "pretrain": _add(window, run_menu, "Pretrain on synthetic objects…", window.open_pretrain_dialog, "Ctrl+P"),
         "cancel": _add(window, run_menu, "Cancel", window.cancel_run, "Esc"),
     }
     view_menu = bar.addMenu("&View")

@@ -1,4 +1,4 @@
-"""What the window remembers between sessions (last scan, output folder, model, overrides).
+"""What the window remembers between sessions (last scans, output folder, model, overrides).
 
 Wraps a QSettings passed in by the caller, so tests use an isolated INI file and never touch
 the user's real settings. Overrides are stored as JSON text: INI files lose Python types.
@@ -39,6 +39,28 @@ class SessionStore:
     @data_file.setter
     def data_file(self, value: Path | None) -> None:
         self._set("session/data_file", value)
+
+    @property
+    def data_files(self) -> list[Path]:
+        """Every training scan of the last session (the first is ``data_file``'s usual value)."""
+        text = self.qsettings.value("session/data_files", "")
+        try:
+            data = json.loads(str(text)) if text else []
+        except json.JSONDecodeError:
+            return []
+        return [Path(str(p)) for p in data if p] if isinstance(data, list) else []
+
+    @data_files.setter
+    def data_files(self, value: list[Path]) -> None:
+        self.qsettings.setValue("session/data_files", json.dumps([str(p) for p in value]))
+
+    @property
+    def validation_file(self) -> Path | None:
+        return self._path("session/validation_file")
+
+    @validation_file.setter
+    def validation_file(self, value: Path | None) -> None:
+        self._set("session/validation_file", value)
 
     @property
     def output_dir(self) -> Path | None:

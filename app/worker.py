@@ -2,7 +2,8 @@
 
 Two workers live in two QThreads owned by the main window:
 
-* :class:`EngineWorker` runs the config factory and then training or inference. It turns the
+* :class:`EngineWorker` runs the config factory and then training, synthetic pretraining or
+  inference. It turns the
   engine's plain event objects into Qt signals, so the GUI only ever sees queued signals.
 * :class:`IoWorker` does the short but possibly slow jobs (validating a scan and reading its
   preview arrays, checking for CUDA, reading a run directory) so the event loop never waits on disk
@@ -40,12 +41,17 @@ from .scan_preview import ScanPreview, scan_preview
 class Job:
     """One engine run requested by the GUI (everything the worker needs, nothing shared)."""
 
-    kind: str  # 'train' | 'infer'
-    data_file: Path
+    kind: str  # 'train' | 'pretrain' | 'infer'
+    data_file: Path  # the scan to reconstruct (infer), whose probe to use (pretrain), the first (train)
     output_dir: Path
     overrides: dict[str, Any] = field(default_factory=dict)
     model_dir: Path | None = None
+    data_files: list[Path] = field(default_factory=list)  # train: every training scan, in order
+    synthetic: dict[str, Any] = field(default_factory=dict)  # pretrain: the synthetic stream's settings
     cancel: CancelToken = field(default_factory=CancelToken)
+
+
+JOB_TITLES = {"train": "Training", "pretrain": "Pretraining", "infer": "Inference"}
 
 
 class EngineWorker(QObject):
@@ -66,10 +72,17 @@ class EngineWorker(QObject):
         stage = "configuring the run"
         try:
             if job.kind == "train":
-                payload = api.create_training_payload(job.data_file, job.output_dir, job.overrides)
+                data = list(job.data_files) or job.data_file
+                payload = api.create_training_payload(data, job.output_dir, job.overrides)
                 self.payload_ready.emit(job.kind, payload)
                 stage = "training"
                 result = api.train(payload, on_event=self._on_event, cancel=job.cancel)
+                status = getattr(result, "status", "completed")
+            elif job.kind == "pretrain":
+                payload = api.create_pretraining_payload(job.data_file, job.output_dir, job.overrides, job.synthetic)
+                self.payload_ready.emit(job.kind, payload)
+                stage = "pretraining"
+                result = api.pretrain(payload, on_event=self._on_event, cancel=job.cancel)
                 status = getattr(result, "status", "completed")
             elif job.kind == "infer":
                 assert job.model_dir is not None, "inference needs a model directory"
@@ -86,7 +99,7 @@ class EngineWorker(QObject):
             self.cancelled.emit(job.kind, None)
             return
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user
-            what = f"{'Training' if job.kind == 'train' else 'Inference'} failed while {stage}"
+            what = f"{JOB_TITLES.get(job.kind, job.kind)} failed while {stage}"
             self.failed.emit(what, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             return
         if status == "cancelled":
@@ -114,18 +127,20 @@ class EngineWorker(QObject):
 class IoWorker(QObject):
     """Short jobs that may touch disk or import torch; results carry the request id."""
 
-    scan_loaded = Signal(int, object, object)  # request id, ScanSummary, ScanPreview
+    scan_loaded = Signal(int, object, object)  # request id, ScanSummary, ScanPreview (None if not asked)
     scan_failed = Signal(int, str, str)  # request id, message, path
     cuda_checked = Signal(bool, str)  # available, detail
     run_loaded = Signal(object)  # RunRecord
     run_failed = Signal(str, str)  # message, traceback
 
-    @Slot(int, str)
-    def load_scan(self, request: int, path: str) -> None:
+    @Slot(int, str, bool)
+    def load_scan(self, request: int, path: str, with_preview: bool = True) -> None:
+        """Validate a scan by the data contract; with its preview arrays when ``with_preview``
+        (the other scans of a training set only need their summary)."""
         try:
             scan = api.load_scan(path)  # read and validated once; summary and previews come from it
             summary = scan.summary()
-            preview: ScanPreview = scan_preview(scan)
+            preview: ScanPreview | None = scan_preview(scan) if with_preview else None
         except (ValueError, OSError) as exc:
             self.scan_failed.emit(request, str(exc), path)
             return

@@ -157,6 +157,8 @@ def read_archive_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(cfg.get("model"), dict):
         raise ArchiveError(f"{p}: config.json has no 'model' section")
     cfg.setdefault("training", {})
+    # archives written before the generator registry hold the reference CNN
+    cfg["model"].setdefault("generator", "cnn")
     return cfg
 
 

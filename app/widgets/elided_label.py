@@ -7,10 +7,12 @@ from PySide6.QtWidgets import QLabel, QSizePolicy
 
 
 class ElidedLabel(QLabel):
-    """Shows '…' in the middle when the text does not fit; the full text is the tooltip."""
+    """Shows '…' in the middle (or where ``mode`` says) when the text does not fit; the full text
+    is the tooltip."""
 
-    def __init__(self, text: str = "", parent=None) -> None:
+    def __init__(self, text: str = "", parent=None, mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
         super().__init__(text, parent)
+        self.elide_mode = mode
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setToolTip(text)
 
@@ -20,5 +22,5 @@ class ElidedLabel(QLabel):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
-        elided = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, self.width())
+        elided = self.fontMetrics().elidedText(self.text(), self.elide_mode, self.width())
         painter.drawText(self.rect(), int(self.alignment()), elided)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -17,10 +17,12 @@ from PySide6.QtWidgets import (
 from ptycho_engine.config.schema import FieldSpec
 
 from .collapsible import CollapsibleSection
+from .elided_label import ElidedLabel
 from .field_editor import FieldEditor
 
-GROUP_ORDER = ("model", "training", "data", "inference", "execution")
+GROUP_ORDER = ("synthetic", "model", "training", "data", "inference", "execution")
 GROUP_TITLES = {
+    "synthetic": "Synthetic objects",
     "model": "Model",
     "training": "Training",
     "data": "Data",
@@ -56,6 +58,7 @@ class OverridesForm(QWidget):
         self.labels: dict[str, QLabel] = {}
         self.errors: dict[str, QLabel] = {}
         self.notes: dict[str, QLabel] = {}
+        self.cells: dict[str, QVBoxLayout] = {}
         self._forced = set()
         by_group: dict[str, list[FieldSpec]] = {}
         for spec in fields:
@@ -87,8 +90,9 @@ class OverridesForm(QWidget):
         self.reset_button = QPushButton("Reset to defaults")
         self.reset_button.setToolTip("Put every field back to its schema default")
         self.reset_button.clicked.connect(self.reset_defaults)
-        self.summary_label = QLabel("")
-        self.summary_label.setWordWrap(True)
+        # one elided line (full text on hover): a wrapping label here would give the whole form a
+        # height-for-width, and the window's left column could then no longer shrink this form
+        self.summary_label = ElidedLabel("", mode=Qt.TextElideMode.ElideRight)
         bottom = QHBoxLayout()
         bottom.addWidget(self.summary_label, 1)
         bottom.addWidget(self.reset_button)
@@ -126,6 +130,7 @@ class OverridesForm(QWidget):
         self.labels[spec.name] = label
         self.errors[spec.name] = error
         self.notes[spec.name] = note
+        self.cells[spec.name] = cell_layout
 
     # ---- state ------------------------------------------------------------------------------
     @Slot()
@@ -177,6 +182,10 @@ class OverridesForm(QWidget):
                 out[name] = editor.value()
         return out
 
+    def values(self) -> dict[str, Any]:
+        """Typed values of every valid field, edited or not."""
+        return {name: editor.value() for name, editor in self.editors.items() if editor.error() is None}
+
     def texts(self) -> dict[str, str]:
         """Edited fields as text, for QSettings."""
         return {n: e.text() for n, e in self.editors.items() if e.is_edited() or n in self._forced}
@@ -213,3 +222,8 @@ class OverridesForm(QWidget):
 
     def editor(self, name: str) -> FieldEditor:
         return self.editors[name]
+
+    def insert_in_row(self, name: str, widget: QWidget) -> None:
+        """Put ``widget`` above a field's editor, in the same row (e.g. a friendlier chooser that
+        writes the field's text); the field keeps its label, highlight, validation and tooltip."""
+        self.cells[name].insertWidget(0, widget)

@@ -1,4 +1,4 @@
-"""Train / Infer / Cancel, the progress bar (epoch, step, ETA) and why a button is disabled."""
+"""Train / Infer / Pretrain… / Cancel, the progress bar (epoch, step, ETA) and why a button is disabled."""
 from __future__ import annotations
 
 import math
@@ -8,6 +8,9 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPus
 from ptycho_engine.events import StepProgress
 
 from .elided_label import ElidedLabel
+
+
+TITLES = {"train": "Training", "pretrain": "Pretraining", "infer": "Inference"}
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -27,10 +30,14 @@ class RunPanel(QGroupBox):
         super().__init__("Run", parent)
         self.train_button = QPushButton("▶  Train")
         self.infer_button = QPushButton("Infer")
+        self.pretrain_button = QPushButton("Pretrain…")
+        self.pretrain_button.setToolTip("Pretrain the network on synthetic objects simulated through the scan's "
+                                        "probe, then start training from it")
         self.cancel_button = QPushButton("■  Cancel")
         self.train_button.setDefault(True)
         buttons = QHBoxLayout()
-        for button, stretch in ((self.train_button, 2), (self.infer_button, 1), (self.cancel_button, 1)):
+        for button, stretch in ((self.train_button, 2), (self.infer_button, 1), (self.pretrain_button, 1),
+                                (self.cancel_button, 1)):
             button.setMinimumHeight(30)
             buttons.addWidget(button, stretch)
         self.progress = QProgressBar()
@@ -52,12 +59,13 @@ class RunPanel(QGroupBox):
         self.infer_button.setEnabled(infer_reason is None)
         self.infer_button.setToolTip(infer_reason or "Reconstruct the selected scan with the model")
         self.cancel_button.setEnabled(running)
+        self.pretrain_button.setEnabled(not running)
         self.reason_label.setText(f"Train disabled: {train_reason}" if train_reason and not running else "")
 
     def start(self, kind: str) -> None:
         self.progress.setRange(0, 0)  # busy indicator until the first step arrives
         self.progress.setFormat("starting…")
-        self.progress_label.setText(f"{'Training' if kind == 'train' else 'Inference'}: configuring…")
+        self.progress_label.setText(f"{TITLES.get(kind, kind)}: configuring…")
 
     def show_step(self, kind: str, step: StepProgress, n_epochs: int | None) -> None:
         total = max(int(step.total_steps), 1)
@@ -65,9 +73,10 @@ class RunPanel(QGroupBox):
         self.progress.setValue(min(int(step.step), total))
         self.progress.setFormat(f"%p%  (step {step.step}/{step.total_steps})")
         eta = f"elapsed {fmt_duration(step.elapsed_s)} · ETA {fmt_duration(step.eta_s)}"
-        if kind == "train":
+        if kind in ("train", "pretrain"):
             epochs = f"/{n_epochs}" if n_epochs else ""
-            self.progress_label.setText(f"Epoch {step.epoch}{epochs} · step {step.step}/{step.total_steps} · {eta}")
+            what = "Pretraining: epoch" if kind == "pretrain" else "Epoch"
+            self.progress_label.setText(f"{what} {step.epoch}{epochs} · step {step.step}/{step.total_steps} · {eta}")
         elif step.phase == "refine":
             self.progress_label.setText(f"Refining against the scan: pass {step.step}/{step.total_steps} · {eta}")
         else:

@@ -36,6 +36,10 @@ DEFAULT_PROBE_MASK = False
 DEFAULT_PAD_OBJECT = True
 DEFAULT_PROBE_SCALE = 4.0
 DEFAULT_GAUSSIAN_SMOOTHING_SIGMA = 0.0
+#: the generator registry's names (ptycho_engine.model.generators; kept here so the schema needs no torch)
+GENERATOR_NAMES = ("unrolled", "cnn")
+DEFAULT_GENERATOR = "unrolled"
+DEFAULT_UNROLL_STEPS = 10
 DEFAULT_NEIGHBOR_COUNT = 4
 DEFAULT_NPHOTONS = 1e9
 DEFAULT_NEPOCHS = 50
@@ -150,6 +154,11 @@ class ModelConfig:
                                help="probe normalisation divisor")
     gaussian_smoothing_sigma: float = param(DEFAULT_GAUSSIAN_SMOOTHING_SIGMA, group="model", bounds=(0.0, 10.0),
                                             help="sigma (pixels) of Gaussian smoothing of the illuminated field; 0 = off")
+    generator: str = param(DEFAULT_GENERATOR, group="model", choices=GENERATOR_NAMES,
+                           help="the network: 'unrolled' = CNN + physics updates on each group's own patterns "
+                                "(default), 'cnn' = the reference CNN alone")
+    unroll_steps: int = param(DEFAULT_UNROLL_STEPS, group="model", bounds=(1, 100),
+                              help="physics updates of the unrolled generator (each: 2 FFTs per pattern)")
 
     def __post_init__(self) -> None:
         finalize_fields(self)
@@ -279,6 +288,9 @@ class InferenceConfig:
     refine_epochs: int = param(0, group="inference", bounds=(0, 10000),
                                help="passes of physics refinement of the stitched object against this scan's "
                                     "patterns (its probe and positions held fixed); 0 = network output only")
+    phase_sync_passes: int = param(5, group="inference", bounds=(0, 100),
+                                   help="passes aligning each group's constant phase offset (which no "
+                                        "diffraction pattern records) with its neighbours before stitching; 0 = off")
 
     def __post_init__(self) -> None:
         if isinstance(self.model, Mapping):

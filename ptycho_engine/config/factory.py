@@ -101,6 +101,8 @@ PT_COUNTERPARTS: dict[str, tuple[type, str, Callable[[Any], Any] | None]] = {
     "stitch_weighting": (pt.InferenceConfig, "patch_weighting", None),
     "inference_batch_size": (pt.InferenceConfig, "batch_size", None),
 }
+#: canonical ModelConfig fields the PyTorch-side configs do not carry (passed straight through)
+MODEL_ONLY_FIELDS = ("generator", "unroll_steps")
 _EXEC_NAMES = tuple(f.name for f in dataclasses.fields(PyTorchExecutionConfig))
 
 
@@ -409,7 +411,7 @@ def create_training_payload(
                                     nll=v["nll_weight"] > 0, torch_loss_mode=v["torch_loss_mode"],
                                     n_groups=v["n_groups"], train_data_file=train_data_file,
                                     test_data_file=v["test_data_file"], output_dir=output_dir)
-    tf_model = bridge.to_model_config(pt_data, pt_model)
+    tf_model = bridge.to_model_config(pt_data, pt_model, {k: v[k] for k in MODEL_ONLY_FIELDS})
     canonical_only = {s.name for s in can.specs_of(can.TrainingConfig)} - set(PT_COUNTERPARTS) - {
         "train_data_file", "train_data_files", "test_data_file", "output_dir", "backend"}
     bridge_overrides = {name: v[name] for name in canonical_only}
@@ -547,13 +549,13 @@ def create_inference_payload(
                               probe_big=v["probe_big"], probe_mask=v["probe_mask"], pad_object=v["pad_object"],
                               gaussian_smoothing_sigma=v["gaussian_smoothing_sigma"], C_model=C, C_forward=C)
     pt_inference = pt.InferenceConfig(batch_size=v["inference_batch_size"], patch_weighting=v["stitch_weighting"])
-    tf_model = bridge.to_model_config(pt_data, pt_model)
+    tf_model = bridge.to_model_config(pt_data, pt_model, {k: v[k] for k in MODEL_ONLY_FIELDS})
     tf_inference = bridge.to_inference_config(
         tf_model, pt_data, pt_inference,
         {"model_path": archive, "test_data_file": test_data_file, "output_dir": output_dir,
          "n_groups": v["n_groups"], "enable_oversampling": v["enable_oversampling"],
          "neighbor_pool_size": v["neighbor_pool_size"], "debug": v["debug"],
-         "refine_epochs": v["refine_epochs"]})
+         "refine_epochs": v["refine_epochs"], "phase_sync_passes": v["phase_sync_passes"]})
 
     exec_values = {name: v[name] for name in INFERENCE_EXECUTION_FIELDS}
     accelerator = resolve_accelerator(exec_values["accelerator"])

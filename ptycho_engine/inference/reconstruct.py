@@ -15,6 +15,7 @@ import numpy as np
 from ..events import CancelToken
 from ..stitching import StitchResult, canvas_frame
 from ..training.data import GroupedScan
+from .phase_sync import align_group_phases, spatial_order
 from .predict import predict_patches
 from .stitch import stitch_prediction
 
@@ -31,11 +32,18 @@ def predict_and_stitch(model: Any, grouped: GroupedScan, device: Any, batch_size
                        weighting: str, arch: dict[str, Any] | None, num_workers: int = 0,
                        precision: str = "32-true", chunk_groups: int | None = None,
                        on_batch: Callable[[int, int], None] | None = None,
-                       cancel: CancelToken | None = None, min_weight: float = 1e-6) -> StitchResult:
-    """The stitched object of every group of ``grouped`` (patch c of a group at centre + rel_c)."""
+                       cancel: CancelToken | None = None, min_weight: float = 1e-6,
+                       phase_sync_passes: int = 0) -> StitchResult:
+    """The stitched object of every group of ``grouped`` (patch c of a group at centre + rel_c).
+
+    phase_sync_passes > 0: each chunk's groups are turned to a common phase offset before they are
+    added (see :mod:`.phase_sync`); the groups are then taken in a spatial order so that every
+    chunk overlaps what earlier chunks stitched.
+    """
     G, C = grouped.groups.shape
     N = int(grouped.diffraction.shape[-1])
-    positions = (grouped.centres[:, None, :] + grouped.rel).reshape(-1, 2)
+    order = spatial_order(grouped.centres, N / 2) if phase_sync_passes > 0 else np.arange(G)
+    positions = (grouped.centres[order][:, None, :] + grouped.rel[order]).reshape(-1, 2)
     ox, oy, H, W = canvas_frame(positions, N)
     num = np.zeros((H, W), np.complex64)
     den = np.zeros((H, W), np.float32)
@@ -43,17 +51,22 @@ def predict_and_stitch(model: Any, grouped: GroupedScan, device: Any, batch_size
     batches_per_chunk = [-(-min(step, G - s) // max(1, batch_size)) for s in range(0, G, step)]
     total, done = sum(batches_per_chunk), 0
     for k, start in enumerate(range(0, G, step)):
-        ids = np.arange(start, min(G, start + step))
+        ids = order[start:min(G, start + step)]
         report = None if on_batch is None else (lambda i, _n, d=done: on_batch(d + i, total))
         patches = predict_patches(model, grouped, device, batch_size, num_workers=num_workers,
                                   precision=precision, on_batch=report, cancel=cancel, ids=ids)
         done += batches_per_chunk[k]
         pos = positions[start * C:(start + len(ids)) * C]
         cx, cy, h, w = canvas_frame(pos, N)
-        part = stitch_prediction(patches.reshape(-1, N, N), pos - np.array([cx, cy], np.float64), probe=probe,
+        r, c = cy - oy, cx - ox
+        local = pos - np.array([cx, cy], np.float64)
+        if phase_sync_passes > 0:
+            patches = align_group_phases(np.asarray(patches), local, (h, w), probe=probe, weighting=weighting,
+                                         arch=arch, prior_num=num[r:r + h, c:c + w],
+                                         prior_den=den[r:r + h, c:c + w], passes=phase_sync_passes)
+        part = stitch_prediction(patches.reshape(-1, N, N), local, probe=probe,
                                  weighting=weighting, arch=arch, object_shape=(h, w))
         del patches
-        r, c = cy - oy, cx - ox
         num[r:r + h, c:c + w] += part.object * part.weight
         den[r:r + h, c:c + w] += part.weight
     # finished in place: at 10^5 patterns the canvas is the only thing that grows with the scan,

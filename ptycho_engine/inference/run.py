@@ -190,7 +190,8 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
                                   arch=getattr(model, "arch", None),
                                   num_workers=int(getattr(exe, "num_workers", 0) or 0),
                                   precision=str(getattr(exe, "precision", "32-true")),
-                                  on_batch=progress, cancel=cancel)
+                                  on_batch=progress, cancel=cancel,
+                                  phase_sync_passes=int(getattr(cfg, "phase_sync_passes", 0) or 0))
     predict_s = time.monotonic() - t_pred
     rate = len(used) / predict_s if predict_s > 0 else float("inf")
     on_event(LogLine(f"predicted and stitched {G * C} patches in {predict_s:.2f} s ({rate:.1f} scan patterns/s)"))

@@ -127,7 +127,8 @@ class Head(nn.Module):
         q = self.N // 4
         out = F.pad(self.activation(self.last(h[:, : self.c_main])), (q, q, q, q))
         if self.probe_big:
-            border = self.activation(self.border_last(self.border_up(h[:, self.c_main:])))
+            # SiLU here whatever the head's activation, as the reference's border branch (facts 3.6)
+            border = F.silu(self.border_last(self.border_up(h[:, self.c_main:])))
             out = out + border * self.border_mask
         return out
 

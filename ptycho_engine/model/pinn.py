@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from ..physics.forward import diffraction_amplitude, gaussian_smooth, illuminate, probe_mask
-from .network import Generator
+from .generators import LEGACY_GENERATOR, build_generator
 
 #: ModelConfig fields that define the architecture (saved in archives, checked on load)
 ARCH_FIELDS = ("N", "gridsize", "n_filters_scale", "amp_activation", "object_big", "probe_big",
-               "pad_object", "probe_mask", "gaussian_smoothing_sigma")
+               "pad_object", "probe_mask", "gaussian_smoothing_sigma", "generator", "unroll_steps")
 
 
 def input_scale_from_data(diffraction: np.ndarray, N: int, indices: np.ndarray | None = None) -> float:
@@ -70,7 +70,8 @@ class PtychoPINN(nn.Module):
                  probe_big: bool = True, pad_object: bool = True, probe_mask: bool = False,
                  gaussian_smoothing_sigma: float = 0.0, probe_trainable: bool = False,
                  intensity_scale_trainable: bool = True, input_scale: float = 1.0,
-                 counts_scale: float = 1.0, log_gain: float = 0.0) -> None:
+                 counts_scale: float = 1.0, log_gain: float = 0.0, generator: str = LEGACY_GENERATOR,
+                 unroll_steps: int = 10) -> None:
         super().__init__()
         probe_t = torch.as_tensor(np.asarray(probe) if not isinstance(probe, torch.Tensor) else probe)
         if probe_t.shape != (N, N):
@@ -81,8 +82,12 @@ class PtychoPINN(nn.Module):
         self.arch = dict(N=int(N), gridsize=int(gridsize), n_filters_scale=int(n_filters_scale),
                          amp_activation=str(amp_activation), object_big=bool(object_big),
                          probe_big=bool(probe_big), pad_object=bool(pad_object), probe_mask=bool(probe_mask),
-                         gaussian_smoothing_sigma=self.smoothing_sigma)
-        self.generator = Generator(N, gridsize, n_filters_scale, amp_activation, pad_object, probe_big)
+                         gaussian_smoothing_sigma=self.smoothing_sigma, generator=str(generator))
+        if generator == "unrolled":
+            self.arch["unroll_steps"] = int(unroll_steps)
+        self.generator = build_generator(str(generator), unroll_steps=int(unroll_steps), N=N, gridsize=gridsize,
+                                         n_filters_scale=n_filters_scale, amp_activation=amp_activation,
+                                         pad_object=pad_object, probe_big=probe_big)
         # the probe as a real (N, N, 2) tensor: Adam, clipping, DDP and h5py all handle it plainly
         probe_ri = torch.view_as_real(probe_t.to(torch.complex64)).clone()
         self.probe_ri = nn.Parameter(probe_ri, requires_grad=bool(probe_trainable))
@@ -124,10 +129,34 @@ class PtychoPINN(nn.Module):
         return float(torch.exp(self.log_gain.detach()))
 
     # ------------------------------------------------------------------ forward paths
-    def predict_object(self, x: torch.Tensor, rel: torch.Tensor | None = None) -> torch.Tensor:
-        """Complex object patches (B, C, N, N) for measured amplitudes ``x`` (inference)."""
+    def predict_object(self, x: torch.Tensor, rel: torch.Tensor | None = None,
+                       probe: torch.Tensor | None = None) -> torch.Tensor:
+        """Complex object patches (B, C, N, N) for measured amplitudes ``x`` (inference).
+
+        A generator with a ``refine`` stage (the unrolled one) then updates them against ``x``
+        itself, in object units (x / gain), with the model's or the per-item ``probe``.
+        """
+        obj = self._network_object(x)
+        refine = getattr(self.generator, "refine", None)
+        if refine is None:
+            return obj
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            measured = x.float() / torch.exp(self.log_gain.float())
+            return refine(obj, measured, rel, self._probe_for(obj, probe), self.support, self.gridsize)
+
+    def _network_object(self, x: torch.Tensor) -> torch.Tensor:
+        """The generator's own object patches, before any physics stage."""
         amp, phase = self.generator(x * self.input_scale)
         return torch.polar(amp.float(), phase.float())
+
+    def _probe_for(self, obj: torch.Tensor, probe: torch.Tensor | None) -> torch.Tensor:
+        """The model's probe (N, N), or per-item probes (B, N, N) as (B, 1, N, N) for broadcasting."""
+        if probe is None:
+            return self.probe
+        if probe.ndim != 3 or probe.shape[0] != obj.shape[0] or tuple(probe.shape[-2:]) != (self.N, self.N):
+            raise ValueError(f"per-item probe must be (B, N, N) = ({obj.shape[0]}, {self.N}, {self.N}), "
+                             f"got {tuple(probe.shape)}")
+        return probe.to(device=obj.device, dtype=torch.complex64)[:, None]
 
     def forward_with_object(self, x: torch.Tensor, rel: torch.Tensor | None = None,
                             probe: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,7 +165,7 @@ class PtychoPINN(nn.Module):
         ``probe``: optional per-item probes (B, N, N) complex, for batches that mix scans taken
         with different probes; None uses the model's own probe.
         """
-        obj = self.predict_object(x, rel)
+        obj = self.predict_object(x, rel, probe)
         with torch.autocast(device_type=x.device.type, enabled=False):
             pred = self._physics(obj, rel, probe)
         return pred, obj
@@ -147,7 +176,9 @@ class PtychoPINN(nn.Module):
 
     def _physics(self, obj: torch.Tensor, rel: torch.Tensor | None,
                  probe: torch.Tensor | None = None) -> torch.Tensor:
-        if self.object_big:
+        # an unrolled generator's patches are already cut from one canvas per group: merging them
+        # again would only cut away what its updates filled outside the central support
+        if self.object_big and not hasattr(self.generator, "refine"):
             if rel is None:
                 raise ValueError("object_big with gridsize > 1 needs the group offsets `rel` (B, C, 2)")
             from ..physics.groups import canvas_size, merge_group, split_group
@@ -155,13 +186,7 @@ class PtychoPINN(nn.Module):
             rel = rel.to(device=obj.device, dtype=torch.float32)
             M = canvas_size(self.N, self.gridsize, float(rel.detach().abs().max()))
             obj = split_group(merge_group(obj, rel, M, support_mask=self.support), rel, self.N)
-        if probe is None:
-            probe = self.probe
-        else:  # one probe per item, shared by the item's C channels
-            if probe.ndim != 3 or probe.shape[0] != obj.shape[0] or tuple(probe.shape[-2:]) != (self.N, self.N):
-                raise ValueError(f"per-item probe must be (B, N, N) = ({obj.shape[0]}, {self.N}, {self.N}), "
-                                 f"got {tuple(probe.shape)}")
-            probe = probe.to(device=obj.device, dtype=torch.complex64)[:, None]
+        probe = self._probe_for(obj, probe)  # one probe per item is shared by the item's C channels
         psi = gaussian_smooth(illuminate(obj, probe, self.mask), self.smoothing_sigma)
         return diffraction_amplitude(psi) * torch.exp(self.log_gain.float())
 
@@ -177,7 +202,8 @@ class PtychoPINN(nn.Module):
         was_training = self.training
         self.eval()
         self.log_gain.zero_()
-        pred = self(x, rel, probe).double()
+        # the network's own object: the unrolled stage would pull any start onto x / gain itself
+        pred = self._physics(self._network_object(x), rel, probe).double()
         self.train(was_training)
         e_pred = float(pred.square().sum((-2, -1)).mean())
         e_obs = float(x.double().square().sum((-2, -1)).mean())

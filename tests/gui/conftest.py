@@ -17,12 +17,12 @@ N_POSITIONS = 36
 TINY_OVERRIDES = {"nepochs": "2", "n_groups": "16", "batch_size": "8"}
 
 
-def make_tiny_scan(path: Path, seed: int) -> Path:
-    """A tiny N=64 scan with ground truth, simulated by the engine (few positions)."""
+def make_tiny_scan(path: Path, seed: int, n: int = N) -> Path:
+    """A tiny scan (N=64 unless ``n``) with ground truth, simulated by the engine (few positions)."""
     from ptycho_engine.data.contract import save_scan
     from ptycho_engine.simulate import simulate_scan  # the engine's own simulator
 
-    scan = simulate_scan("lines", "disk", "fermat", N=N, n_positions=N_POSITIONS, object_size=None,
+    scan = simulate_scan("lines", "disk", "fermat", N=n, n_positions=N_POSITIONS, object_size=None,
                          nphotons=1e6, seed=seed)
     save_scan(path, scan)
     return path
@@ -33,6 +33,13 @@ def tiny_scans(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(train, test) scans, made once per session."""
     folder = tmp_path_factory.mktemp("scans")
     return make_tiny_scan(folder / "tiny_train.npz", 1), make_tiny_scan(folder / "tiny_test.npz", 2)
+
+
+@pytest.fixture(scope="session")
+def more_scans(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(a third N=64 scan, an N=128 scan that cannot be trained with the others), made once."""
+    folder = tmp_path_factory.mktemp("more_scans")
+    return make_tiny_scan(folder / "tiny_third.npz", 3), make_tiny_scan(folder / "tiny_n128.npz", 4, n=128)
 
 
 @pytest.fixture
@@ -116,6 +123,7 @@ class RunRecorder:
     def __init__(self, window: MainWindow) -> None:
         self.events: list[tuple[str, object]] = []
         window.training_finished.connect(lambda r: self.events.append(("trained", r)))
+        window.pretraining_finished.connect(lambda r: self.events.append(("pretrained", r)))
         window.inference_finished.connect(lambda r: self.events.append(("inferred", r)))
         window.run_failed.connect(lambda m: self.events.append(("failed", m)))
         window.run_cancelled.connect(lambda k: self.events.append(("cancelled", k)))
