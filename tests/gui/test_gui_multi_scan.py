@@ -125,6 +125,9 @@ def test_scans_that_cannot_be_trained_together_are_refused_before_train(qtbot, w
     assert not window.train_button.isEnabled() and "128x128" in window.train_button.toolTip()
     window.data_panel.rows[str(n128)].remove_button.click()  # back to a split of the training groups
     assert window.validation_file is None and window.train_button.isEnabled()
+    window.set_validation_file(train)  # a training scan cannot also be the validation scan
+    assert window.validation_file is None and "one of the training scans" in window.last_error_dialog.informativeText()
+    window.last_error_dialog.close()
 
 
 def test_dropping_several_files_opens_them_and_ctrl_adds(qtbot, window, tiny_scans, more_scans, wait_scan_done):
