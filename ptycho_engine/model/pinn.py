@@ -85,6 +85,10 @@ class PtychoPINN(nn.Module):
                          gaussian_smoothing_sigma=self.smoothing_sigma, generator=str(generator))
         if generator == "unrolled":
             self.arch["unroll_steps"] = int(unroll_steps)
+            if self.smoothing_sigma > 0:
+                raise ValueError("generator 'unrolled' does not model gaussian_smoothing_sigma > 0 (its updates "
+                                 "assume the unsmoothed exit wave); set gaussian_smoothing_sigma = 0 or use "
+                                 "generator 'cnn'")
         self.generator = build_generator(str(generator), unroll_steps=int(unroll_steps), N=N, gridsize=gridsize,
                                          n_filters_scale=n_filters_scale, amp_activation=amp_activation,
                                          pad_object=pad_object, probe_big=probe_big)
@@ -142,7 +146,10 @@ class PtychoPINN(nn.Module):
             return obj
         with torch.autocast(device_type=x.device.type, enabled=False):
             measured = x.float() / torch.exp(self.log_gain.float())
-            return refine(obj, measured, rel, self._probe_for(obj, probe), self.support, self.gridsize)
+            P = self._probe_for(obj, probe)
+            if self.mask is not None:  # the physics illuminates with the masked probe
+                P = P * self.mask.to(device=P.device, dtype=P.real.dtype)
+            return refine(obj, measured, rel, P, self.support, self.gridsize)
 
     def _network_object(self, x: torch.Tensor) -> torch.Tensor:
         """The generator's own object patches, before any physics stage."""

@@ -133,14 +133,17 @@ def test_more_passes_never_hurt_and_converge(scene):
     turned = _turned(true, _offsets(grouped, np.pi))
     ssim = [_scores(_stitch(_align(turned, grouped, probe, k), grouped, probe), obj)["phase_ssim"]
             for k in (0, DEFAULT_PASSES, 2 * DEFAULT_PASSES, MANY_PASSES)]
-    assert all(b > a for a, b in zip(ssim, ssim[1:])), ssim
+    assert all(b > a - 1e-3 for a, b in zip(ssim, ssim[1:])), ssim
     assert ssim[-1] > 0.99
 
 
-def test_zero_passes_leave_the_patches_alone(scene):
-    grouped, probe, _, true = scene
+def test_greedy_start_alone_aligns_offsets_spread_over_the_circle(scene):
+    """passes=0: only the greedy start (groups in spatial order, each turned towards those placed)."""
+    grouped, probe, obj, true = scene
     turned = _turned(true, _offsets(grouped, np.pi))
-    np.testing.assert_array_equal(_align(turned, grouped, probe, 0), turned)
+    plain = _scores(_stitch(turned, grouped, probe), obj)["phase_ssim"]
+    greedy = _scores(_stitch(_align(turned, grouped, probe, 0), grouped, probe), obj)["phase_ssim"]
+    assert plain < 0.5 and greedy > 0.97, (plain, greedy)
 
 
 def test_a_group_that_overlaps_nothing_keeps_its_phase():
@@ -154,8 +157,6 @@ def test_a_group_that_overlaps_nothing_keeps_its_phase():
     np.testing.assert_allclose(out, patches, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="align_group_phases turns a C-contiguous complex64 `patches` in place "
-                                       "(np.ascontiguousarray returns a view); harmless in predict_and_stitch")
 def test_align_group_phases_does_not_modify_its_input(scene):
     grouped, probe, _, true = scene
     turned = _turned(true, _offsets(grouped, np.pi))
@@ -201,8 +202,6 @@ def test_default_passes_recover_small_offsets(scene, monkeypatch, chunk_groups):
     assert synced["phase_ssim"] > 0.98, synced["phase_ssim"]
 
 
-@pytest.mark.xfail(strict=True, reason="5 simultaneous (Jacobi) passes barely move offsets that span the whole "
-                                       "circle: phase SSIM 0.14 here, 0.98 after 20 passes, 1.0 after 40")
 def test_default_passes_recover_arbitrary_offsets(scene, monkeypatch):
     grouped, probe, obj, true = scene
     monkeypatch.setattr(predict_mod, "predict_batch", _offset_predictor(grouped, true, _offsets(grouped, np.pi)))

@@ -351,3 +351,24 @@ def test_calibrate_gain_uses_the_network_object_not_the_unrolled_one():
     e_obs = float(x.double().square().sum((-2, -1)).mean())
     assert abs(0.5 * math.log(e_obs / e_full)) < 0.05
     assert abs(g_u) > 0.5
+
+
+@pytest.mark.parametrize("kw", [{}, {"probe_mask": True}], ids=["plain", "probe_mask"])
+def test_data_made_by_the_models_own_physics_is_a_fixed_point(kw):
+    """Whatever forward model the PINN uses, amplitudes it made itself from an object must leave
+    that object in place (else the unrolled stage fits a different physics than the loss)."""
+    true, _, rel, _ = _group(2)
+    model = _model("unrolled", unroll_steps=10, **kw)
+    model.eval()
+    with torch.no_grad():
+        x = model._physics(true, rel)
+        model._network_object = lambda _x: true.clone()
+        out = model.predict_object(x, rel)
+        pred = model(x, rel)
+    assert float((out - true).abs().max()) < 1e-3
+    assert float((pred - x).norm() / x.norm()) < 1e-3
+
+
+def test_unrolled_refuses_exit_wave_smoothing_it_does_not_model():
+    with pytest.raises(ValueError, match="gaussian_smoothing_sigma"):
+        _model("unrolled", unroll_steps=3, gaussian_smoothing_sigma=1.0)
