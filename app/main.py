@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+#: what the ``gui`` extra installs (pyproject.toml)
+GUI_MODULES = ("PySide6", "shiboken6", "pyqtgraph")
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ptycho-studio", description="Train and run PINN ptychography models.")
@@ -23,9 +26,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from PySide6.QtWidgets import QApplication
+    try:
+        from PySide6.QtWidgets import QApplication
 
-    from .main_window import MainWindow
+        from .main_window import MainWindow
+    except ModuleNotFoundError as exc:  # the engine installs without the GUI toolkit
+        if (exc.name or "").split(".")[0] not in GUI_MODULES:
+            raise
+        print(f"ptycho-studio needs the GUI extra ({exc}): pip install \"ptycho-studio[gui]\" "
+              "(from a checkout: pip install -e \".[gui]\"); ptycho-engine runs without it", file=sys.stderr)
+        return 2
     from .settings import APPLICATION, ORGANIZATION
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -62,6 +62,9 @@ def _train(quick: bool) -> dict:
             one(lightning_throughput, "lightning", 64, g, 16, measure, precision="bf16-mixed")
             one(lightning_throughput, "lightning", 64, g, 16, measure, threads=1)
             one(baseline_throughput, "baseline", 64, g, 16, measure)  # re-measured next to the variants
+        for g in (1, 2):  # what the unrolled generator (the default for new runs) costs per step, interleaved
+            one(lightning_throughput, "lightning", 64, g, 16, measure, generator="cnn")
+            one(lightning_throughput, "lightning", 64, g, 16, measure, generator="unrolled")
         one(lightning_throughput, "lightning", 64, 1, 64, measure, threads=1)
     else:
         one(lightning_throughput, "lightning", 64, 1, 16, measure, threads=1)

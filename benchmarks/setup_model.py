@@ -1,7 +1,8 @@
 """Build the pieces every training benchmark shares: cheap grouped data and the engine's model.
 
 The model is the engine's own ``PtychoPINN`` with the canonical defaults (n_filters_scale 2,
-object_big, probe_big, pad_object, sigmoid amplitude), scales computed as ``train_model`` does.
+object_big, probe_big, pad_object, sigmoid amplitude), scales computed as ``train_model`` does;
+the reference CNN generator unless a row asks for another (``generator=...``).
 """
 from __future__ import annotations
 
@@ -24,12 +25,12 @@ def grouped_data(n_groups: int, N: int, gridsize: int, seed: int = 0):
     return grouped, scan
 
 
-def make_model(scan, N: int, gridsize: int, nphotons: float = 1e6):
+def make_model(scan, N: int, gridsize: int, nphotons: float = 1e6, generator: str = "cnn"):
     import torch
 
     from ptycho_engine.model.pinn import PtychoPINN, counts_scale_from_data, input_scale_from_data
 
     torch.manual_seed(0)
-    return PtychoPINN(scan.probe, N=N, gridsize=gridsize,
+    return PtychoPINN(scan.probe, N=N, gridsize=gridsize, generator=generator,
                       input_scale=input_scale_from_data(scan.diffraction, N),
                       counts_scale=counts_scale_from_data(scan.diffraction, nphotons))

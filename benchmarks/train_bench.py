@@ -89,7 +89,7 @@ def lightning_throughput(N: int, gridsize: int, batch: int, warmup: int = 1, mea
     if threads:
         torch.set_num_threads(int(threads))
     grouped, scan = grouped_data(batch * (warmup + measure), N, gridsize)
-    model = make_model(scan, N, gridsize)
+    model = make_model(scan, N, gridsize, generator=opts.get("generator", "cnn"))
     if "channels_last" in opts:  # the engine's default is on; opts can turn it off
         model.generator.set_channels_last(bool(opts["channels_last"]))
     if opts.get("compile"):

@@ -117,7 +117,7 @@ def create_training_payload(
 
     data = Path(train_data_file) if isinstance(train_data_file, (str, os.PathLike)) else [
         Path(p) for p in train_data_file]
-    return _create(data, Path(output_dir), dict(overrides or {}), execution_config,
+    return _create(data, output_dir, dict(overrides or {}), execution_config,
                    cli_defaults=dict(cli_defaults or {}))
 
 
@@ -134,7 +134,7 @@ def create_pretraining_payload(
     (see :func:`pretraining_fields`)."""
     from .config.synthetic import create_pretraining_payload as _create
 
-    return _create(Path(probe_from), Path(output_dir), dict(overrides or {}), dict(synthetic or {}),
+    return _create(Path(probe_from), output_dir, dict(overrides or {}), dict(synthetic or {}),
                    execution_config, cli_defaults=dict(cli_defaults or {}))
 
 
@@ -149,7 +149,7 @@ def create_inference_payload(
     """Resolve an inference configuration; geometry comes from the model archive."""
     from .config.factory import create_inference_payload as _create
 
-    return _create(Path(model_path), Path(test_data_file), Path(output_dir), dict(overrides or {}), execution_config,
+    return _create(Path(model_path), Path(test_data_file), output_dir, dict(overrides or {}), execution_config,
                    cli_defaults=dict(cli_defaults or {}))
 
 

@@ -5,7 +5,8 @@ the GUI form and the factory always agree. The subcommands call the same functio
 API (:mod:`ptycho_engine.api`).
 
 Exit codes: 0 success, 1 the run failed, 2 bad usage or configuration, 3 bad input data or
-model archive, 130 cancelled (Ctrl-C; the last good model is kept).
+model archive, 130 cancelled (Ctrl-C; the last good model is kept), 143 stopped by SIGTERM (the
+same clean stop as Ctrl-C).
 """
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from typing import Any, Callable, Sequence
 
 from .config.presets import read_settings_file
 from .config.schema import ConfigError, FieldSpec, type_name
+from .console import VersionAction, console_warnings
 from .events import CancelledError, CancelToken, EpochEnd, Event, LogLine, RunFinished, StepProgress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_CANCELLED = 0, 1, 2, 3, 130
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15), like a shell reports it
 
 # Level 3 of the factory's precedence: what the CLI supplies when the user says nothing.
 TRAIN_CLI_DEFAULTS: dict[str, Any] = {"n_groups": 512}
@@ -98,8 +101,9 @@ def collect_overrides(args: argparse.Namespace, fields: Sequence[FieldSpec]) -> 
 class _ConsoleReporter:
     """Turns engine events into a tqdm progress bar and log lines on stderr."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, verbose: bool = False) -> None:
         self.quiet = quiet
+        self.verbose = verbose  # debug lines only with --verbose
         self._bar: Any = None
 
     def __call__(self, event: Event) -> None:
@@ -117,8 +121,10 @@ class _ConsoleReporter:
             self._write(f"epoch {event.epoch}/{event.n_epochs}: train {event.train_loss:.5g}, "
                         f"val {val}, lr {event.learning_rate:.3g}, {event.elapsed_s:.1f} s")
         elif isinstance(event, LogLine):
+            if event.level == "DEBUG" and not self.verbose:
+                return
             if not self.quiet or event.level in {"WARNING", "ERROR"}:
-                self._write(f"[{event.level.lower()}] {event.message}")
+                self._write(f"{event.level.lower()}: {event.message}")
         elif isinstance(event, RunFinished):
             self.close()
             self._write(f"{event.status}: {event.output_dir} {event.message}".rstrip())
@@ -135,23 +141,67 @@ class _ConsoleReporter:
             self._bar = None
 
 
+class SignalAbort(BaseException):
+    """A second SIGINT/SIGTERM, or one before any run started: stop now (exit 130 / 143)."""
+
+
+class _Signals:
+    """SIGINT and SIGTERM for one command: the first one during a run cancels it cleanly (the
+    training archive keeps the weights of that moment); a second one, or one before a run has
+    started, aborts. ``received`` is the first signal, which sets the exit code (130 / 143)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.token = CancelToken()
+        self.running = False
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._handler)
+
+    def restore(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+    def _handler(self, signum: int, _frame: Any) -> None:
+        first = self.received is None
+        if first:
+            self.received = signum
+        if not first or not self.running:
+            raise SignalAbort(signum)
+        name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+        print(f"\n{name}: stopping after the current batch (again to abort)...", file=sys.stderr)
+        self.token.cancel()
+
+
+_SIGNALS: _Signals | None = None
+
+
 def _with_cancel_on_sigint(run: Callable[[CancelToken], Any]) -> Any:
-    """First Ctrl-C asks the engine to stop cleanly; a second one aborts."""
-    token = CancelToken()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(_sig: int, _frame: Any) -> None:
-        if token.cancelled:
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        print("\nstopping after the current batch (Ctrl-C again to abort)...", file=sys.stderr)
-        token.cancel()
-
-    signal.signal(signal.SIGINT, handler)
+    """Run with a cancel token that the first SIGINT / SIGTERM sets; a second one aborts."""
+    signals = _SIGNALS
+    own = signals is None
+    if own:
+        signals = _Signals()
+        signals.install()
+    assert signals is not None
+    signals.running = True
     try:
-        return run(token)
+        return run(signals.token)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signals.running = False
+        if own:
+            signals.restore()
+
+
+def _signal_exit(signals: _Signals | None, rc: int) -> int:
+    """130 (SIGINT) / 143 (SIGTERM) once a signal stopped the command; ``rc`` otherwise."""
+    if signals is None or signals.received is None or rc not in (EXIT_OK, EXIT_CANCELLED):
+        return rc
+    return EXIT_TERMINATED if signals.received == signal.SIGTERM else EXIT_CANCELLED
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -178,7 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["validation_data_file"] = args.val_data
     payload = api.create_training_payload(args.train_data, args.output_dir, overrides,
                                           cli_defaults=TRAIN_CLI_DEFAULTS)
-    reporter = _ConsoleReporter(args.quiet)
+    reporter = _ConsoleReporter(args.quiet, args.verbose)
     try:
         result = _with_cancel_on_sigint(lambda token: api.train(payload, on_event=reporter, cancel=token))
     finally:
@@ -204,7 +254,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.val_data:
         overrides["validation_data_file"] = args.val_data
     payload = api.create_pretraining_payload(args.probe_from, args.output_dir, overrides, synthetic)
-    reporter = _ConsoleReporter(args.quiet)
+    reporter = _ConsoleReporter(args.quiet, args.verbose)
     try:
         result = _with_cancel_on_sigint(lambda token: api.pretrain(payload, on_event=reporter, cancel=token))
     finally:
@@ -219,7 +269,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
     overrides = collect_overrides(args, inference_override_fields())
     payload = api.create_inference_payload(args.model, args.test_data, args.output_dir, overrides)
-    reporter = _ConsoleReporter(args.quiet)
+    reporter = _ConsoleReporter(args.quiet, args.verbose)
     try:
         result = _with_cancel_on_sigint(lambda token: api.infer(payload, on_event=reporter, cancel=token))
     finally:
@@ -247,7 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Physics-informed neural-network ptychographic reconstruction, headless.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show debug log lines")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show debug log lines, and Python warnings with their source lines")
+    parser.add_argument("--version", action=VersionAction,
+                        help="print the versions of this package, torch, Lightning, TensorFlow and CUDA, then exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{simulate,train,pretrain,infer,inspect}")
 
     sim = sub.add_parser("simulate", help="write a simulated scan (contract NPZ with ground truth)",
@@ -315,9 +368,31 @@ def _add_io_flags(parser: argparse.ArgumentParser) -> None:
                         help="set any field by name (repeatable); same names as the flags")
     parser.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file (flags win)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show debug log lines, and Python warnings with their source lines")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _SIGNALS
+    import threading
+
+    if _SIGNALS is not None or threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    _SIGNALS = _Signals()  # as early as possible: a SIGTERM while starting up is handled too
+    _SIGNALS.install()
+    try:
+        try:
+            rc = _main(argv)
+        except SignalAbort:
+            print("aborted", file=sys.stderr)
+            rc = EXIT_CANCELLED
+        return _signal_exit(_SIGNALS, rc)
+    finally:
+        _SIGNALS.restore()
+        _SIGNALS = None
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -326,7 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .data.contract import DataContractError
 
     try:
-        return int(args.func(args))
+        with console_warnings(args.verbose):
+            return int(args.func(args))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -339,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CancelledError:
         print("cancelled: nothing was written for the unfinished run", file=sys.stderr)
         return EXIT_CANCELLED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SignalAbort):
         print("aborted", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as exc:  # noqa: BLE001 - the last line of defence must name the failure

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .canonical import DEFAULT_LEARNING_RATE, DEFAULT_SCHEDULER, SCHEDULERS, finalize_fields
-from .schema import ConfigError, param
+from .schema import ConfigError, EngineNotice, param
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 STRATEGIES = ("auto", "ddp", "ddp_spawn", "single_device")
@@ -95,9 +95,10 @@ def explicit_execution_values(config: PyTorchExecutionConfig | None) -> dict[str
 def resolve_accelerator(accelerator: str) -> str:
     """Turn 'auto' into 'cuda' or 'cpu' and check that a requested device exists.
 
-    'auto' without CUDA falls back to 'cpu' with a UserWarning. Asking for 'cuda'/'gpu'/'mps'
-    where it is not available is a ConfigError now, not a Lightning crash later. torch is
-    imported here only (configs must import fast and without torch).
+    'auto' without CUDA falls back to 'cpu' with a UserWarning (an :class:`EngineNotice`, which
+    the CLI shows as an ``info:`` line). Asking for 'cuda'/'gpu'/'mps' where it is not available
+    is a ConfigError now, not a Lightning crash later. torch is imported here only (configs must
+    import fast and without torch).
     """
     if accelerator not in ACCELERATORS:
         raise ConfigError(f"accelerator: expected one of {list(ACCELERATORS)}, got {accelerator!r}")
@@ -106,8 +107,8 @@ def resolve_accelerator(accelerator: str) -> str:
     if accelerator == "auto":
         if _cuda_available():
             return "cuda"
-        warnings.warn("accelerator 'auto': CUDA is not available, running on CPU (training will be slow)",
-                      UserWarning, stacklevel=2)
+        warnings.warn("accelerator 'auto': CUDA is not available; running on the CPU (slower)",
+                      EngineNotice, stacklevel=2)
         return "cpu"
     if accelerator in ("cuda", "gpu"):
         if not _cuda_available():

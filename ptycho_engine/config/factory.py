@@ -33,7 +33,7 @@ from . import params
 from . import pytorch as pt
 from .execution import INFERENCE_EXECUTION_FIELDS, PyTorchExecutionConfig, explicit_execution_values, resolve_accelerator
 from .overrides import coerce_overrides, inference_override_fields, training_override_fields
-from .schema import ConfigError, FieldSpec, coerce
+from .schema import ConfigError, EngineNotice, FieldSpec, coerce
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,11 @@ class _ScanFacts:
 
 
 def _scan_facts(data_file: Path) -> _ScanFacts:
+    """The data contract checked from the file's headers first (keys, shapes, dtypes: cheap), so
+    a broken file raises the contract's named DataContractError before anything else happens."""
+    from ..data.contract import check_file_headers
+
+    check_file_headers(data_file)
     side, why = _probe_side(data_file)
     return _ScanFacts(side, why, _pattern_count(data_file), _file_nphotons(data_file))
 
@@ -238,6 +243,14 @@ def _data_level(facts: _ScanFacts, data_file: Path, names: Sequence[str]) -> dic
 def _require_file(path: Path, what: str) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}")
+
+
+def _output_dir(value: str | os.PathLike[str]) -> Path:
+    """The output folder, resolved before anything is created ('' and '.'-only paths refused)."""
+    text = os.fspath(value)
+    if not str(text).strip():
+        raise ConfigError("output directory: expected a folder path, got an empty string")
+    return Path(os.path.abspath(os.path.expanduser(text)))
 
 
 def _prepare_output_dir(output_dir: Path) -> None:
@@ -271,7 +284,7 @@ def _check_groups(values: dict[str, tuple[Any, str]], facts: _ScanFacts, data_fi
     if n_groups is not None and n_groups > n and not oversampling:
         note = (f"n_groups {n_groups} exceeds the {n} scan positions in {data_file.name}; using {n} "
                 "(set enable_oversampling with gridsize > 1 to sample more groups)")
-        warnings.warn(note, UserWarning, stacklevel=3)
+        warnings.warn(note, EngineNotice, stacklevel=3)
         values["n_groups"] = (n, source)
         notes["n_groups"] = note
 
@@ -352,7 +365,7 @@ def create_training_payload(
     first. Scans with another pattern size or probe shape are refused (DataContractError).
     """
     files = _training_files(train_data_file)
-    train_data_file, output_dir = files[0], Path(output_dir)
+    train_data_file, output_dir = files[0], _output_dir(output_dir)
     ov = coerce_overrides(overrides, "training", source="override")
     cd = coerce_overrides(cli_defaults, "training", source="cli_default")
     ex = explicit_execution_values(execution_config)
@@ -391,6 +404,9 @@ def create_training_payload(
     v = {name: value for name, (value, _) in values.items()}
     for key in ("test_data_file", "validation_data_file"):
         if v[key] is not None:
+            from ..data.contract import check_file_headers
+
+            check_file_headers(v[key])
             side, _ = _probe_side(v[key])
             if side is not None and side != v["N"]:
                 raise ConfigError(f"{key} {v[key]} has {side}x{side} patterns (probeGuess) "
@@ -471,13 +487,18 @@ def _archive_levels(archive: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model fields, training fields) from the archive, typed and checked against the schema."""
     from ..archive import read_archive_config
 
+    from ..archive import ArchiveError
+
     cfg = read_archive_config(archive)
     model_specs = can.spec_map(can.ModelConfig)
     training_specs = can.spec_map(can.TrainingConfig)
-    model = {k: coerce(model_specs[k], val, source=f"model archive {archive}")
-             for k, val in (cfg.get("model") or {}).items() if k in model_specs}
-    training = {k: coerce(training_specs[k], val, source=f"model archive {archive}")
-                for k, val in (cfg.get("training") or {}).items() if k in training_specs}
+    try:  # a bad value inside an archive is bad input (exit 3), not a bad command line
+        model = {k: coerce(model_specs[k], val, source=f"model archive {archive}")
+                 for k, val in (cfg.get("model") or {}).items() if k in model_specs}
+        training = {k: coerce(training_specs[k], val, source=f"model archive {archive}")
+                    for k, val in (cfg.get("training") or {}).items() if k in training_specs}
+    except ConfigError as exc:
+        raise ArchiveError(f"{archive}: config.json: {exc}") from exc
     return model, training
 
 
@@ -495,7 +516,7 @@ def create_inference_payload(
     that contradicts it raises ConfigError. ``n_groups`` None means all scan positions.
     ``tf_inference_config.model_path`` is the archive file itself (``<dir>/wts.h5.zip``).
     """
-    model_path, test_data_file, output_dir = Path(model_path), Path(test_data_file), Path(output_dir)
+    model_path, test_data_file, output_dir = Path(model_path), Path(test_data_file), _output_dir(output_dir)
     ov = coerce_overrides(overrides, "inference", source="override")
     cd = coerce_overrides(cli_defaults, "inference", source="cli_default")
     ex = {k: val for k, val in explicit_execution_values(execution_config).items() if k in INFERENCE_EXECUTION_FIELDS}

@@ -22,6 +22,12 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"settings file not found: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not a valid TOML settings file ({exc})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"settings file {path} is a directory; expected a TOML file") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a settings file") from None
+    except OSError as exc:
+        raise ConfigError(f"settings file {path} cannot be read ({exc.strerror or exc})") from None
     flat: dict[str, Any] = {}
     for key, value in data.items():
         items = value.items() if isinstance(value, dict) else [(key, value)]

@@ -22,6 +22,13 @@ class ConfigError(ValueError):
     """A configuration value or name is invalid. The message says which field and why."""
 
 
+class EngineNotice(UserWarning):
+    """A fact the user should know that is not a problem (running on the CPU, n_groups reduced).
+
+    Still a ``UserWarning`` for Python callers; the CLI shows it as one plain ``info:`` line.
+    """
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """Everything the CLI, the GUI form and the validators need to know about one field."""

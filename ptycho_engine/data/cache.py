@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from .contract import DIFFRACTION_KEYS, REQUIRED_KEYS, ScanData, _missing, load_scan, scan_from_reader
+from .contract import (DIFFRACTION_KEYS, REQUIRED_KEYS, ScanData, _missing, check_headers, load_scan,
+                       scan_from_reader)
 from .errors import DataContractError, DataContractWarning
 from .npz_io import NpzReader, _header_from
 from .validation import check_diffraction, is_legacy_hwn
@@ -170,9 +171,7 @@ def open_scan_streaming(path: str | os.PathLike[str], cache_dir: str | os.PathLi
     """
     file = Path(path)
     with NpzReader(file) as reader:
-        diff_key = next((k for k in DIFFRACTION_KEYS if k in reader), None)
-        if diff_key is None:
-            raise _missing(file, "diffraction", reader.keys)
+        diff_key = check_headers(reader, file)["diffraction_key"]  # before anything is read or cached
         mm = reader.memmap(diff_key)
         header = reader.header(diff_key)
         in_place = (mm is not None and mm.dtype == np.float32 and mm.ndim == 3 and mm.flags.c_contiguous
@@ -220,9 +219,14 @@ def open_scan_streaming(path: str | os.PathLike[str], cache_dir: str | os.PathLi
             notes.extend(convert_notes)
             notes.append(f"{diff_key}: converted once into cache {target} and memory-mapped")
             diffraction = np.load(target, mmap_mode="r")
-        # whole-array structural check on the map: float32 C-contiguous -> no copy is made
-        diffraction = check_diffraction(diffraction, file, diff_key, [], allow_counts=False)
-        scan = scan_from_reader(reader, file, diffraction, notes)
+        try:
+            # whole-array structural check on the map: float32 C-contiguous -> no copy is made
+            diffraction = check_diffraction(diffraction, file, diff_key, [], allow_counts=False)
+            scan = scan_from_reader(reader, file, diffraction, notes)
+        except DataContractError:
+            del diffraction  # a rejected file leaves no cache entry behind
+            target.unlink(missing_ok=True)
+            raise
     for note in notes:
         if "memory-mapped" not in note:
             _warnings.warn(f"{file}: {note}", DataContractWarning, stacklevel=2)
@@ -235,8 +239,8 @@ def open_scan(path: str | os.PathLike[str], *, stream_above_bytes: int = STREAM_
     float32) would exceed ``stream_above_bytes``. Decided from the .npy header alone (cheap)."""
     file = Path(path)
     with NpzReader(file) as reader:
-        key = next((k for k in DIFFRACTION_KEYS if k in reader), None)
-        size = int(np.prod(reader.header(key).shape)) * 4 if key is not None else 0
+        key = check_headers(reader, file)["diffraction_key"]
+        size = int(np.prod(reader.header(key).shape, dtype=object)) * 4
     if size > stream_above_bytes:
         return open_scan_streaming(file, cache_dir=cache_dir)
     return load_scan(file)

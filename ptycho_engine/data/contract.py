@@ -28,7 +28,7 @@ import numpy as np
 from .errors import DataContractError, DataContractWarning
 from .metadata import METADATA_KEY, encode_metadata, nphotons_from_metadata, read_metadata, read_metadata_from
 from .npz_io import NpzReader
-from .validation import check_coords, check_diffraction, check_object, check_probe, check_scan_index
+from .validation import check_coords, check_diffraction, check_object, check_probe, check_scan_index, is_legacy_hwn
 
 __all__ = [
     "DIFFRACTION_KEYS",
@@ -126,6 +126,75 @@ def _missing(file: Path, key: str, found: list[str]) -> DataContractError:
     return DataContractError(file, key, expected, f"it is missing (the file holds: {listing})")
 
 
+def check_headers(reader: NpzReader, file: Path) -> dict[str, Any]:
+    """The contract checked from the .npy headers alone, before any data are read or cached.
+
+    Every member's header is read (each one's declared size must match the bytes it holds, see
+    :meth:`NpzReader.header`), the required keys must be there, and shapes, dtypes and lengths
+    must agree across keys. Cheap whatever the file's size; a 2 MB file claiming terabytes is
+    refused here, naming file and key. Returns {"diffraction_key", "n", "N"}.
+    """
+    keys = reader.keys
+    diff_key = next((k for k in DIFFRACTION_KEYS if k in reader), None)
+    if diff_key is None:
+        raise _missing(file, "diffraction", keys)
+    for key in REQUIRED_KEYS[1:]:
+        if key not in reader:
+            raise _missing(file, key, keys)
+    headers = {key: reader.header(key) for key in keys if key != METADATA_KEY}
+
+    def fail(key: str, expected: str, what: str = "") -> DataContractError:
+        h = headers[key]
+        found = f"{h.dtype} array of shape {h.shape}"
+        if h.dtype.hasobject:
+            return DataContractError(
+                file, key, "a numeric or text array", f"an object array (dtype {h.dtype}) holding pickled Python "
+                "objects", "Pickled content is refused because loading it could execute code; re-save the "
+                "file with plain arrays (ptycho_engine.data.save_scan writes a safe file)")
+        if 0 in h.shape:
+            found = "an empty " + found
+        return DataContractError(file, key, expected, f"{what} ({found})" if what else found)
+
+    d = headers[diff_key]
+    expected = "a real (n, N, N) array of far-field amplitudes (float) or photon counts (integer)"
+    if d.dtype.hasobject or d.dtype.kind not in "fiu" or len(d.shape) != 3 or 0 in d.shape:
+        raise fail(diff_key, expected)
+    n, h, w = (d.shape[2], d.shape[0], d.shape[1]) if is_legacy_hwn(d.shape) else d.shape
+    if h != w:
+        raise fail(diff_key, "square patterns (n, N, N)", f"patterns of {h} x {w}")
+    p = headers["probeGuess"]
+    expected = f"a complex (N, N) array with N = {h} (the diffraction size)"
+    if len(p.shape) != 2 or p.dtype.kind != "c" or 0 in p.shape:
+        raise fail("probeGuess", expected)
+    if p.shape[0] != p.shape[1]:
+        raise fail("probeGuess", expected, "a non-square probe")
+    if p.shape[0] != h:
+        raise fail("probeGuess", expected, f"N = {p.shape[0]}")
+    for key in ("xcoords", "ycoords"):
+        c = headers[key]
+        expected = f"a real 1-D array of {n} positions (object pixels)"
+        if c.dtype.kind not in "fiu" or len(c.shape) != 1 or 0 in c.shape:
+            raise fail(key, expected)
+        if c.shape[0] != n:
+            raise fail(key, expected, f"{c.shape[0]} positions")
+    if "objectGuess" in headers:
+        o = headers["objectGuess"]
+        if len(o.shape) != 2 or o.dtype.kind != "c" or 0 in o.shape:
+            raise fail("objectGuess", "a complex 2-D (H, W) array")
+    if "scan_index" in headers:
+        i = headers["scan_index"]
+        if i.dtype.kind not in "fiu" or i.shape != (n,):
+            raise fail("scan_index", f"an integer 1-D array of length {n}")
+    return {"diffraction_key": diff_key, "n": int(n), "N": int(h)}
+
+
+def check_file_headers(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """:func:`check_headers` on a file (FileNotFoundError / DataContractError)."""
+    file = Path(path)
+    with NpzReader(file) as reader:
+        return check_headers(reader, file)
+
+
 def scan_from_reader(reader: NpzReader, file: Path, diffraction: np.ndarray, notes: list[str]) -> ScanData:
     """Read and check everything but the (already checked) diffraction stack, and build the scan.
 
@@ -154,13 +223,7 @@ def load_scan(path: str | os.PathLike[str], *, mmap: bool = False) -> ScanData:
     file = Path(path)
     notes: list[str] = []
     with NpzReader(file) as reader:
-        keys = reader.keys
-        diff_key = next((k for k in DIFFRACTION_KEYS if k in reader), None)
-        if diff_key is None:
-            raise _missing(file, "diffraction", keys)
-        for key in REQUIRED_KEYS[1:]:
-            if key not in reader:
-                raise _missing(file, key, keys)
+        diff_key = check_headers(reader, file)["diffraction_key"]
         if diff_key == "diff3d":
             notes.append("diff3d: legacy key name read as 'diffraction' (DATA-001)")
         elif "diff3d" in reader:

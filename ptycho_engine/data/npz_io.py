@@ -88,6 +88,10 @@ class NpzReader:
         for info in self._zip.infolist():
             name = info.filename
             key = name[:-4] if name.endswith(".npy") else name
+            if key in self._members:  # zip allows it; numpy would silently take the last one
+                self._zip.close()
+                raise DataContractError(self.path, key, "each array stored once",
+                                        "two members of that name (a tampered or damaged file)")
             self._members[key] = info
 
     # -- context manager -------------------------------------------------------------------
@@ -110,13 +114,24 @@ class NpzReader:
 
     def header(self, key: str) -> ArrayHeader:
         """Shape/dtype of ``key`` without reading its data."""
+        info = self._members[key]
         try:
-            with self._zip.open(self._members[key]) as fp:
-                return _header_from(fp)
+            with self._zip.open(info) as fp:
+                header = _header_from(fp)
+                header_len = fp.tell()
         except ValueError as exc:
             raise DataContractError(self.path, key, "a .npy array member", f"an unreadable header ({exc})") from exc
         except _READ_ERRORS as exc:
             raise DataContractError(self.path, key, "readable array data", f"corrupt or truncated data ({exc})") from exc
+        if not header.dtype.hasobject:  # pickled object arrays are refused by read(), by dtype
+            claimed = header.dtype.itemsize * int(np.prod(header.shape, dtype=object))
+            held = info.file_size - header_len
+            if claimed != held:
+                raise DataContractError(
+                    self.path, key, f"{claimed} bytes of data, as its header declares ({header.dtype} array of "
+                    f"shape {header.shape})", f"{max(held, 0)} bytes in the file",
+                    "The header does not match the data: the file is damaged or was altered")
+        return header
 
     def read(self, key: str) -> np.ndarray:
         """Read one array with ``allow_pickle=False``; object arrays are refused, never unpickled."""

@@ -26,6 +26,13 @@ __all__ = [
 ]
 
 FileRef = str | os.PathLike[str] | None
+#: largest physical amplitude: sqrt(1e18 photons in one detector pixel of one pattern). Detectors
+#: saturate many orders of magnitude below; above it the loss (squares, sums over N x N pixels)
+#: leaves the float32 range and training can only produce NaN.
+MAX_AMPLITUDE = 1e9
+#: the probe's largest |value| must lie in this range: |probe|^2 (float32 physics) must neither
+#: underflow to zero nor overflow
+PROBE_MAX_RANGE = (1e-12, 1e12)
 _CHUNK_ELEMENTS = 1 << 22  # ~4M elements per chunk (16 MB of float32)
 
 
@@ -110,6 +117,7 @@ def check_diffraction(
         for start in range(0, n, max(1, _CHUNK_ELEMENTS // (h * w))):
             stop = min(n, start + max(1, _CHUNK_ELEMENTS // (h * w)))
             out[start:stop] = np.sqrt(arr[start:stop].astype(np.float64))
+        _check_physical(out, file, key)
         warnings.append(
             f"{key}: integer {arr.dtype} data read as photon counts (intensity) and converted to "
             "amplitude = sqrt(counts) as float32; store float32 amplitude to silence this"
@@ -126,7 +134,18 @@ def check_diffraction(
             file, key, "non-negative amplitudes", f"{n_neg} negative values (min {float(out.min()):.4g})",
             "Diffraction must be amplitude = sqrt(intensity) >= 0",
         )
+    _check_physical(out, file, key)
     return out
+
+
+def _check_physical(out: np.ndarray, file: FileRef, key: str) -> None:
+    """Refuse amplitudes no detector can record (see MAX_AMPLITUDE): they can only train to NaN."""
+    n_big = _count(out, lambda c: c > MAX_AMPLITUDE)
+    if n_big:
+        raise DataContractError(
+            file, key, f"physical amplitudes <= {MAX_AMPLITUDE:g} (sqrt of at most 1e18 photons per pixel)",
+            f"{n_big} larger values (max {float(max(float(c.max()) for c in _chunks(out))):.4g})",
+            "Diffraction must be amplitude = sqrt(photon counts); check the units and scaling")
 
 
 def check_probe(arr: np.ndarray, file: FileRef, key: str, n_side: int | None) -> np.ndarray:
@@ -148,6 +167,13 @@ def check_probe(arr: np.ndarray, file: FileRef, key: str, n_side: int | None) ->
     check_finite(out, file, key)
     if not np.any(out):
         raise DataContractError(file, key, expected + " that is not all zeros", "an all-zero probe")
+    peak = float(np.abs(out).max())
+    low, high = PROBE_MAX_RANGE
+    if not low <= peak <= high:
+        raise DataContractError(
+            file, key, f"a probe whose largest |value| lies between {low:g} and {high:g}",
+            f"largest |value| {peak:.4g}", "Its square must stay inside the float32 range of the physics; "
+            "rescale the probe (the network calibrates the overall scale)")
     return out
 
 

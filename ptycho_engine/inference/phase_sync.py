@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from ..stitching import canvas_frame
 from .stitch import central_only, stitch_prediction, stitch_weight_amplitude
 
 #: passes of the power iteration after the greedy start
@@ -68,20 +67,24 @@ def align_group_phases(patches: np.ndarray, positions: np.ndarray, object_shape:
         turn[np.abs(overlap) == 0] = 1.0  # a group that overlaps nothing keeps its phase
         flat[rows] *= np.repeat(turn, C)[:, None, None]
 
-    # greedy start: each few groups turned towards what is already placed, then placed
+    # greedy start: each group turned towards what is already placed, then placed. Whole-pixel
+    # placement is enough for a starting phase and keeps this serial loop cheap (array slices)
     num = np.zeros(object_shape, np.complex64) if prior_num is None else np.array(prior_num, np.complex64)
     den = np.zeros(object_shape, np.float32) if prior_den is None else np.array(prior_den, np.float32)
+    corner = np.rint(positions).astype(np.int64) - N // 2  # top-left pixel of each patch's window
+    H, W = object_shape
+    inside = (corner[:, 0] >= 0) & (corner[:, 1] >= 0) & (corner[:, 0] + N <= W) & (corner[:, 1] + N <= H)
     centres = positions.reshape(g, C, 2).mean(axis=1)
     for k in spatial_order(centres, N / 2):
-        rows = slice(int(k) * C, (int(k) + 1) * C)
-        x0, y0, h, w = canvas_frame(positions[rows], N)
-        win = (slice(y0, y0 + h), slice(x0, x0 + w))
-        if den[win].any():
-            turn_towards(rows, num[win], den[win], x0, y0)
-        part = stitch_prediction(flat[rows], positions[rows] - np.array([x0, y0], np.float64), probe=probe,
-                                 weighting=weighting, arch=arch, object_shape=(h, w))
-        num[win] += part.object * part.weight
-        den[win] += part.weight
+        rows = range(int(k) * C, (int(k) + 1) * C)
+        wins = [(slice(corner[r, 1], corner[r, 1] + N), slice(corner[r, 0], corner[r, 0] + N)) for r in rows if inside[r]]
+        kept = [r for r in rows if inside[r]]
+        overlap = sum((flat[r] * np.conj(num[w]) * vote).sum() for r, w in zip(kept, wins)) if kept else 0
+        if overlap != 0:
+            flat[int(k) * C:(int(k) + 1) * C] *= np.complex64(np.exp(-1j * np.angle(overlap)))
+        for r, w in zip(kept, wins):
+            num[w] += flat[r] * vote
+            den[w] += vote
     # then power-iteration passes over the whole chunk (and the prior)
     for _ in range(int(passes)):
         part = stitch_prediction(flat, positions, probe=probe, weighting=weighting, arch=arch,

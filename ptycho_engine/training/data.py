@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 @dataclass
@@ -94,17 +94,43 @@ def split_groups(n_groups: int, validation_fraction: float, seed: int) -> tuple[
     return np.sort(ids[n_val:]), np.sort(ids[:n_val])
 
 
+class EpochShuffleSampler(Sampler[int]):
+    """A shuffled order that depends only on (seed, epoch), not on how many epochs this process ran.
+
+    Lightning calls ``set_epoch`` with the epoch number before every epoch, including after a
+    resume from a checkpoint; so a run interrupted and resumed sees exactly the data order of an
+    uninterrupted one (a seeded ``RandomSampler`` would restart its sequence at epoch 1's order).
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = int(n)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % (2**63 - 1))
+        return iter(torch.randperm(self.n, generator=gen).tolist())
+
+
 def make_loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int,
                 pin_memory: bool = False) -> DataLoader:
     """A DataLoader; worker processes only when asked (0 by default: no fork from a GUI thread).
 
+    ``shuffle``: an :class:`EpochShuffleSampler` (order set by seed and epoch: resumable).
     pin_memory: page-locked batches, so the copy to a CUDA device can overlap the computation
     (Lightning and ``inference.predict`` then copy with ``non_blocking=True``); only for CUDA.
     """
     gen = torch.Generator().manual_seed(int(seed))
-    return DataLoader(ds, batch_size=int(batch_size), shuffle=shuffle, num_workers=int(num_workers),
-                      generator=gen, persistent_workers=int(num_workers) > 0, drop_last=False,
-                      pin_memory=bool(pin_memory))
+    sampler = EpochShuffleSampler(len(ds), int(seed)) if shuffle else None  # type: ignore[arg-type]
+    return DataLoader(ds, batch_size=int(batch_size), shuffle=False if sampler is not None else shuffle,
+                      sampler=sampler, num_workers=int(num_workers), generator=gen,
+                      persistent_workers=int(num_workers) > 0, drop_last=False, pin_memory=bool(pin_memory))
 
 
 def wants_pinned_memory(device: str | torch.device) -> bool:

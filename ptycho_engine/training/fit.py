@@ -15,7 +15,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
 from ..events import CancelledError, CancelToken, EventCallback, LogLine, RunFinished
+from .module import NonFiniteLossError
 from .runtime import ARCHIVE_NAME, ResumeState, TrainResult, archive_config, config_dict
 
 
@@ -73,24 +76,58 @@ def fit_and_save(payload: Any, job: FitJob, on_event: EventCallback, cancel: Can
     n_batches = job.n_train_batches if job.n_train_batches is not None else len(job.train_loader)
     trainer, accelerator = build_trainer(exe, out, int(cfg.nepochs), [emitter, *job.callbacks], has_val, n_batches)
 
+    if state.note:
+        on_event(LogLine(state.note, level="WARNING"))
     status, message = "completed", ""
+    failure: BaseException | None = None
     try:
         trainer.fit(module, job.train_loader, job.val_loader,
                     ckpt_path=str(state.ckpt_path) if state.resume else None)
     except CancelledError:
         status, message = "cancelled", "cancelled by user; the archive holds the weights at that moment"
+    except SIGTERMException:  # Lightning's own SIGTERM handling (a SystemExit without a code)
+        status, message = "cancelled", "stopped by SIGTERM; the archive holds the weights at that moment"
+    except NonFiniteLossError as exc:
+        status, failure = "failed", exc
     if status == "completed" and trainer.interrupted:
         status = "cancelled"
     model = job.model
-    if trainer.is_global_zero:
+    saved = False
+    bad = non_finite_tensors(model)
+    if bad:  # never write an archive the loader would refuse
+        message = (f"no archive written: the weights are not finite ({', '.join(bad[:3])})")
+        on_event(LogLine(message, level="ERROR"))
+    elif trainer.is_global_zero:
         a_cfg, params = archive_config(cfg)
         a_cfg["training"].update(job.archive_training_extra)
         params["intensity_scale"] = model.gain
         extras = {"nphotons": job.nphotons, "epochs_completed": len(emitter.history)}
         extras.update(job.archive_extras)
         save_archive(archive_path, model, a_cfg, params, extras=extras)
+        saved = True
     elapsed = time.monotonic() - t0
+    if failure is not None:
+        kept = (f"the last finite weights were saved to {archive_path}" if saved
+                else "no archive was written")
+        on_event(LogLine(f"training failed after {len(emitter.history)} epoch(s) in {elapsed:.1f} s: {failure}; "
+                         f"{kept}", level="ERROR"))
+        raise NonFiniteLossError(f"{failure} ({kept})", failure.epoch, failure.step) from failure
+    if bad:
+        raise NonFiniteLossError(f"training ended with non-finite weights ({', '.join(bad[:3])}); no archive "
+                                 "was written", len(emitter.history), int(trainer.global_step))
     on_event(LogLine(f"training {status} after {len(emitter.history)} epoch(s) in {elapsed:.1f} s on {accelerator}; "
                      f"model saved to {archive_path}"))
     on_event(RunFinished(status=status, output_dir=str(out), message=message))
     return TrainResult(status=status, output_dir=out, archive_path=archive_path, history=list(emitter.history))
+
+
+def non_finite_tensors(model: Any) -> list[str]:
+    """Names of the model's parameters and buffers that hold NaN or infinite values."""
+    bad = [name for name, t in model.state_dict().items()
+           if t.is_floating_point() or t.is_complex()
+           if not bool(torch.isfinite(t).all())]
+    for name in ("input_scale", "counts_scale"):
+        value = getattr(model, name, None)
+        if isinstance(value, torch.Tensor) and not bool(torch.isfinite(value).all()) and name not in bad:
+            bad.append(name)
+    return bad

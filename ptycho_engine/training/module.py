@@ -27,6 +27,15 @@ from ..model.pinn import PtychoPINN
 SCHEDULERS = ("Default", "Exponential", "ReduceLROnPlateau", "CosineAnnealing")
 
 
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the run stops before that step changes the weights."""
+
+    def __init__(self, message: str, epoch: int, step: int) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+
+
 class PinnModule(L.LightningModule):
     """Wraps :class:`PtychoPINN`; logs ``train_loss``/``val_loss`` (epoch means) and loss terms."""
 
@@ -68,6 +77,8 @@ class PinnModule(L.LightningModule):
         pred, obj = self.model.forward_with_object(x, rel, probe)
         terms = compute_loss(pred, x, counts_scale, self.model.input_scale, self.weights,
                              obj if self.weights.realspace_weight > 0 else None)
+        if prefix == "train" and not bool(torch.isfinite(terms["loss"]).all()):
+            self._non_finite(terms["loss"], x)
         bs = x.shape[0]
         self.log(f"{prefix}_loss", terms["loss"], on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=bs, sync_dist=True)
@@ -75,6 +86,18 @@ class PinnModule(L.LightningModule):
             if name != "loss":
                 self.log(f"{prefix}_{name}", value, on_step=False, on_epoch=True, batch_size=bs, sync_dist=True)
         return terms["loss"]
+
+    def _non_finite(self, loss: torch.Tensor, x: torch.Tensor) -> None:
+        """Stop at the first NaN / infinite training loss, before it reaches the optimiser."""
+        epoch, step = int(self.current_epoch) + 1, int(self.global_step)
+        x_max = float(x.detach().abs().max()) if x.numel() else float("nan")
+        probe_max = float(self.model.probe.detach().abs().max())
+        raise NonFiniteLossError(
+            f"the training loss became {float(loss.detach().float().reshape(-1)[0])} at epoch {epoch}, "
+            f"optimiser step {step}. Likely causes: diffraction amplitudes far too large or wrongly scaled "
+            f"(largest in this batch {x_max:.4g}; they must be sqrt(photon counts)), a probe that is "
+            f"(nearly) zero (largest |probe| {probe_max:.4g}), or a learning rate too high "
+            f"({self.learning_rate:g}; try a smaller one or gradient_clip_val)", epoch, step)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # raising (rather than should_stop) stops before this batch and skips the end-of-epoch

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from ..events import CancelToken, EventCallback, LogLine, RunFinished, ignore_events
-from .runtime import TrainResult, ensure_writable, explicitly_set, quiet_lightning, resume_state, set_cpu_threads
+from .runtime import (TrainResult, ensure_writable, explicitly_set, quiet_lightning, resume_state, run_folder,
+                      set_cpu_threads)
 
 # the stream's length is exact: it runs in the main process (no workers to split it)
 warnings.filterwarnings("ignore", message=r".*Your `IterableDataset` has `__len__` defined.*")
@@ -42,10 +43,11 @@ def pretrain_model(payload: Any, on_event: EventCallback = ignore_events,
                    cancel: CancelToken | None = None) -> TrainResult:
     """Pretrain as ``payload`` (a PretrainingPayload) says; ends with one RunFinished event, like
     :func:`.run.train_model` (a failure is re-raised after its 'failed' event)."""
+    out = getattr(getattr(getattr(payload, "training", None), "tf_training_config", None), "output_dir", "")
     try:
-        return _pretrain(payload, on_event, cancel)
+        with run_folder(out, "pretraining", on_event):
+            return _pretrain(payload, on_event, cancel)
     except BaseException as exc:
-        out = getattr(getattr(getattr(payload, "training", None), "tf_training_config", None), "output_dir", "")
         on_event(RunFinished(status="failed", output_dir=str(out), message=f"{type(exc).__name__}: {exc}"))
         raise
 

@@ -23,6 +23,7 @@ from .runtime import (  # noqa: F401 - re-exported: the inference run and benchm
     explicitly_set,
     quiet_lightning,
     resume_state,
+    run_folder,
     set_cpu_threads,
 )
 
@@ -50,10 +51,11 @@ def train_model(payload: Any, on_event: EventCallback = ignore_events,
     Every run ends with one RunFinished event: 'completed', 'cancelled', or 'failed' (then the
     exception is re-raised for the caller to show).
     """
+    out = getattr(getattr(payload, "tf_training_config", None), "output_dir", "")
     try:
-        return _train(payload, on_event, cancel)
+        with run_folder(out, "training", on_event):
+            return _train(payload, on_event, cancel)
     except BaseException as exc:
-        out = getattr(getattr(payload, "tf_training_config", None), "output_dir", "")
         on_event(RunFinished(status="failed", output_dir=str(out), message=f"{type(exc).__name__}: {exc}"))
         raise
 

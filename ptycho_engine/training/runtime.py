@@ -2,9 +2,12 @@
 the resolved configuration for config.json and the archive, and the resume state."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +99,27 @@ def explicitly_set(payload: Any, name: str) -> bool:
     return entry.get("source") in ("override", "execution_config")
 
 
+@contextlib.contextmanager
+def run_folder(output_dir: str | os.PathLike[str], what: str, on_event: Any = None) -> Iterator[None]:
+    """Hold ``output_dir``'s run lock for the block (a second run there is refused, exit 2); a
+    lock left by a dead run is taken over with a warning, and the hidden temp files that killed
+    atomic writes left behind (``.<name>.*.tmp`` in the folder and its checkpoints) are deleted."""
+    from ..events import LogLine
+    from ..io.runlock import RunLock, clean_stale_temp_files
+
+    out = Path(output_dir)
+    ensure_writable(out)
+    with RunLock(out, what) as lock:
+        if lock.stale and on_event is not None:
+            on_event(LogLine(f"taking over the lock of a run that is no longer running ({lock.stale})",
+                             level="WARNING"))
+        removed = clean_stale_temp_files(out, out / "checkpoints")
+        if removed and on_event is not None:
+            on_event(LogLine(f"removed {len(removed)} stale temporary file(s) of an interrupted run: "
+                             f"{', '.join(p.name for p in removed[:5])}", level="WARNING"))
+        yield
+
+
 @dataclass
 class ResumeState:
     """Whether to resume, from which checkpoint, and the history rows of the epochs already done."""
@@ -103,17 +127,52 @@ class ResumeState:
     resume: bool
     ckpt_path: Path
     history: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None  # said when resuming from another checkpoint than last.ckpt
+
+
+def checkpoint_intact(path: Path) -> bool:
+    """A torch checkpoint is a zip: intact when its directory reads and every member's CRC matches
+    (reads the file once; unpickles nothing). A truncated or partly written file fails."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError):
+        return False
+    except Exception:  # zlib.error
+        return False
 
 
 def resume_state(out: Path, exe: Any) -> ResumeState:
-    """Checks ``resume`` early: FileNotFoundError when there is no checkpoint to resume from."""
-    ckpt_path = out / "checkpoints" / "last.ckpt"
+    """Checks ``resume`` early: FileNotFoundError when there is no intact checkpoint to resume from.
+
+    ``last.ckpt`` when intact, else the newest intact other checkpoint (the note says which and why).
+    """
+    ckpt_dir = out / "checkpoints"
+    ckpt_path = ckpt_dir / "last.ckpt"
     resume = bool(getattr(exe, "resume", False))
-    if resume and not ckpt_path.is_file():
-        raise FileNotFoundError(f"resume requested but there is no checkpoint at {ckpt_path}")
+    note = None
+    if resume:
+        candidates = [ckpt_path] if ckpt_path.is_file() else []
+        others = [p for p in ckpt_dir.glob("*.ckpt") if p.name != ckpt_path.name and p.is_file()] \
+            if ckpt_dir.is_dir() else []
+        candidates += sorted(others, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        if not candidates:
+            raise FileNotFoundError(f"resume requested but there is no checkpoint at {ckpt_path}")
+        bad = []
+        for cand in candidates:
+            if checkpoint_intact(cand):
+                break
+            bad.append(cand.name)
+        else:
+            raise FileNotFoundError(f"resume requested but no checkpoint in {ckpt_dir} is intact "
+                                    f"(damaged or truncated: {', '.join(bad)})")
+        if cand != ckpt_path:
+            why = "is damaged or truncated" if ckpt_path.is_file() else "is missing"
+            note = f"{ckpt_path.name} {why}; resuming from the newest intact checkpoint {cand.name}"
+        ckpt_path = cand
     history: list[dict[str, Any]] = []
     if resume:
         hist_file = out / "history.json"
         if hist_file.is_file():
             history = json.loads(hist_file.read_text(encoding="utf-8"))
-    return ResumeState(resume, ckpt_path, history)
+    return ResumeState(resume, ckpt_path, history, note)

@@ -12,6 +12,10 @@ Decisions written down:
   (Lightning's ``save_last=True`` refreshes it only when a best checkpoint is saved, so a resume
   after an epoch that did not improve would repeat epochs). Logs go to ``output_dir/logs``.
   Without a validation split, 'val_*' monitors become 'train_*'.
+* Checkpoints are written like the engine's own atomic files (:class:`AtomicCheckpointIO`): a
+  hidden temp file next to the target, fsync, rename. Lightning's default goes through the system
+  temp folder, which across file systems becomes a copy into the final name (a kill or a full
+  disk then left a truncated ``last.ckpt`` and orphans in /tmp).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 LAST_CHECKPOINT = "last"  # -> checkpoints/last.ckpt, what ``resume`` continues from
 MULTIPROCESS_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "fsdp", "deepspeed")
@@ -51,6 +56,20 @@ def check_strategy(strategy: str, devices: Any) -> None:
             f"strategy {strategy!r} starts extra processes and cannot run from the application's worker "
             "thread; use strategy 'auto' here, or run multi-GPU training from the command line "
             "(ptycho-engine train ... --strategy ddp)")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` into a temp file beside the checkpoint, then ``os.replace`` (see module doc)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        import torch
+
+        from ..io.atomic import atomic_writer
+
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO.save_checkpoint does not take storage_options")
+        with atomic_writer(Path(path), "wb") as fh:
+            torch.save(checkpoint, fh)
 
 
 def build_trainer(exe: Any, output_dir: Path, nepochs: int, callbacks: list[Callback], has_val: bool,
@@ -92,5 +111,6 @@ def build_trainer(exe: Any, output_dir: Path, nepochs: int, callbacks: list[Call
         enable_progress_bar=bool(exe.enable_progress_bar), enable_checkpointing=bool(exe.enable_checkpointing),
         enable_model_summary=False, callbacks=cbs, logger=logger, default_root_dir=str(output_dir),
         log_every_n_steps=max(1, min(50, n_train_batches)), num_sanity_val_steps=0,
+        plugins=[AtomicCheckpointIO()],
     )
     return trainer, accelerator

@@ -127,10 +127,15 @@ def test_probe_size_not_supported_by_the_network(npz_factory, temp_output_dir):
         create_training_payload(npz_factory("n32.npz", n=10, N=32), temp_output_dir, {"n_groups": 4})
 
 
-def test_missing_probe_falls_back_with_warning(npz_factory, temp_output_dir):
-    with pytest.warns(UserWarning, match="cannot infer the probe size"):
-        p = create_training_payload(npz_factory("np.npz", n=10, probe=False), temp_output_dir, {"n_groups": 4})
-    assert p.overrides_applied["N"] == {"value": 64, "source": "pytorch_default"}
+def test_missing_probe_is_a_contract_error_at_the_factory(npz_factory, temp_output_dir):
+    # issue 11 item 10: the factory checks the data contract (header level) before anything else,
+    # instead of falling back to N = 64 and failing only when training reads the data
+    from ptycho_engine.data.errors import DataContractError
+
+    path = npz_factory("np.npz", n=10, probe=False)
+    with pytest.raises(DataContractError, match="probeGuess") as info:
+        create_training_payload(path, temp_output_dir, {"n_groups": 4})
+    assert info.value.key == "probeGuess" and info.value.file == str(path)
 
 
 def test_training_test_file_must_exist(mock_train_npz, tmp_path, temp_output_dir, mock_test_npz, npz_factory):

@@ -81,6 +81,24 @@ def wait_scan(qtbot, window: MainWindow, timeout: int = 20_000) -> None:
     qtbot.waitUntil(lambda: not window.scan_busy, timeout=timeout)
 
 
+@pytest.fixture(autouse=True)
+def collect_qt_garbage_on_the_gui_thread():
+    """Destroy each test's closed windows on the GUI thread, after the test.
+
+    Why: a window left in a reference cycle is otherwise freed by whichever thread next triggers
+    Python's cycle collector — in a later test that can be the engine's worker thread, and
+    destroying Qt widgets there blocks on the GIL (seen as a hang in a full-suite run).
+    """
+    yield
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+
+
 @pytest.fixture
 def make_window(qtbot, settings_path: Path):
     """Factory: a shown MainWindow on the isolated settings; threads are checked at teardown."""
