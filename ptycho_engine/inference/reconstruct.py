@@ -8,7 +8,8 @@ would have made.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -26,6 +27,32 @@ CHUNK_BYTES = 256 << 20
 def chunk_groups_for(C: int, N: int, chunk_bytes: int = CHUNK_BYTES) -> int:
     """How many groups of C patches of N² complex64 fit in ``chunk_bytes``."""
     return max(1, int(chunk_bytes) // (C * N * N * 8))
+
+
+@contextlib.contextmanager
+def scan_probe_in_physics(model: Any, probe: np.ndarray | None) -> Iterator[None]:
+    """While predicting, a generator with physics updates uses the probe of the scan at hand.
+
+    Why: the unrolled generator's updates illuminate with the model's probe, which is the probe of
+    the TRAINING scan; a new scan (re-measured probe, another beamline) must be fitted with its own.
+    The scan's probe is scaled to the model probe's energy, since the model's gain was calibrated
+    with that one. The model's probe is restored afterwards.
+    """
+    import torch
+
+    if probe is None or not hasattr(getattr(model, "generator", None), "refine"):
+        yield
+        return
+    saved = model.probe_ri.detach().clone()
+    new = torch.as_tensor(np.asarray(probe, dtype=np.complex64), device=saved.device)
+    energy = float(saved.double().square().sum()) / max(float(new.abs().double().square().sum()), 1e-30)
+    with torch.no_grad():
+        model.probe_ri.copy_(torch.view_as_real(new * energy ** 0.5).to(saved.dtype))
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            model.probe_ri.copy_(saved)
 
 
 def predict_and_stitch(model: Any, grouped: GroupedScan, device: Any, batch_size: int, *, probe: np.ndarray,
@@ -53,8 +80,9 @@ def predict_and_stitch(model: Any, grouped: GroupedScan, device: Any, batch_size
     for k, start in enumerate(range(0, G, step)):
         ids = order[start:min(G, start + step)]
         report = None if on_batch is None else (lambda i, _n, d=done: on_batch(d + i, total))
-        patches = predict_patches(model, grouped, device, batch_size, num_workers=num_workers,
-                                  precision=precision, on_batch=report, cancel=cancel, ids=ids)
+        with scan_probe_in_physics(model, probe):
+            patches = predict_patches(model, grouped, device, batch_size, num_workers=num_workers,
+                                      precision=precision, on_batch=report, cancel=cancel, ids=ids)
         done += batches_per_chunk[k]
         pos = positions[start * C:(start + len(ids)) * C]
         cx, cy, h, w = canvas_frame(pos, N)
