@@ -43,6 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName(APPLICATION)
     window = MainWindow(data_file=args.data, output_dir=args.output, check_cuda=not args.no_cuda_check)
     window.show()
+    # Python's cycle collector runs in whichever thread allocates; if the engine's worker thread
+    # frees a Qt object that way, destroying it off the GUI thread can block on the GIL (a hang).
+    # pyqtgraph's collector turns automatic collection off and collects on a GUI-thread timer.
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    collector = GarbageCollector(interval=1.0)  # noqa: F841 - kept alive for the app's lifetime
     return int(app.exec())
 
 
