@@ -215,6 +215,11 @@ def _check_config(cfg: dict[str, Any], path: Path) -> dict[str, Any]:
         if extra:
             raise ArchiveError(f"{path}: config.json section '{section}' has unknown key(s) {extra[:5]}; "
                                "this engine does not know what they mean")
+    n_side = cfg["model"].get("N", 64)
+    if isinstance(n_side, bool) or not isinstance(n_side, int) or n_side not in can.SUPPORTED_N:
+        kind = "the string" if isinstance(n_side, str) else type(n_side).__name__
+        raise ArchiveError(f"{path}: config.json key 'model.N': expected an integer in {can.SUPPORTED_N}, "
+                           f"found {kind} {n_side!r:.40}")
     return cfg
 
 
@@ -256,9 +261,7 @@ def load_archive(path: str | Path, device: str | Any = "cpu") -> LoadedModel:
         _check_manifest(manifest, p)
         cfg = _check_config(_read_json_member(zf, "config.json", p), p)
         params = _read_json_member(zf, "params.json", p)
-        n_side = cfg["model"].get("N", 64)
-        if not isinstance(n_side, int) or isinstance(n_side, bool) or not 8 <= n_side <= 4096:
-            raise ArchiveError(f"{p}: config.json key 'model.N': expected an integer pattern size, found {n_side!r}")
+        n_side = cfg["model"].get("N", 64)  # an integer in SUPPORTED_N (checked by _check_config)
         try:  # the probe comes from weights.h5 (probe_ri); a placeholder of the right size builds the model
             model = PtychoPINN.from_config(cfg["model"], cfg.get("training", {}),
                                            np.ones((n_side, n_side), np.complex64))

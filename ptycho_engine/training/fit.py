@@ -1,8 +1,8 @@
 """The fit stage shared by training on scans and synthetic pretraining.
 
 A data stage builds the model (scales set, gain calibrated or resumed) and the loaders; this stage
-writes config.json, runs Lightning (events, cancel, checkpoints, history) and always writes the
-archive -- a cancelled run keeps the weights of that moment (status 'cancelled').
+runs Lightning (config.json once training starts, events, cancel, checkpoints, history) and always
+writes the archive -- a cancelled run keeps the weights of that moment (status 'cancelled').
 """
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from ..events import CancelledError, CancelToken, EventCallback, LogLine, RunFinished
+from ..io.atomic import atomic_write_json
 from .module import NonFiniteLossError
 from .runtime import ARCHIVE_NAME, ResumeState, TrainResult, archive_config, config_dict
 
@@ -53,7 +55,6 @@ def fit_and_save(payload: Any, job: FitJob, on_event: EventCallback, cancel: Can
     """Fit ``job.model`` as ``payload`` says and write ``wts.h5.zip``; ends with one RunFinished event."""
     from ..archive import save_archive
     from ..config.execution import PyTorchExecutionConfig
-    from ..io.atomic import atomic_write_json
     from .callbacks import EventEmitter
     from .module import PinnModule
     from .trainer import build_trainer, monitor_name
@@ -64,8 +65,9 @@ def fit_and_save(payload: Any, job: FitJob, on_event: EventCallback, cancel: Can
     archive_path = out / ARCHIVE_NAME
     conf, serializer = config_dict(payload)
     conf.update(job.config_extra)
-    atomic_write_json(out / "config.json", conf)
-    on_event(LogLine(f"config.json written ({serializer})", level="DEBUG"))
+    # written only once the run has started (the trainer built, the first epoch about to begin): a run
+    # that fails during setup leaves an existing run folder's config.json, history and preview alone
+    config_writer = _ConfigWriter(out / "config.json", conf, serializer, on_event)
 
     has_val = job.val_loader is not None
     emitter = EventEmitter(on_event, out, int(cfg.nepochs), preview_fn=job.preview_fn,
@@ -74,7 +76,8 @@ def fit_and_save(payload: Any, job: FitJob, on_event: EventCallback, cancel: Can
                         nepochs=cfg.nepochs, plateau_monitor=monitor_name("val_loss", has_val), cancel=cancel,
                         scan_probes=job.scan_probes)
     n_batches = job.n_train_batches if job.n_train_batches is not None else len(job.train_loader)
-    trainer, accelerator = build_trainer(exe, out, int(cfg.nepochs), [emitter, *job.callbacks], has_val, n_batches)
+    trainer, accelerator = build_trainer(exe, out, int(cfg.nepochs), [config_writer, emitter, *job.callbacks],
+                                         has_val, n_batches)
 
     if state.note:
         on_event(LogLine(state.note, level="WARNING"))
@@ -119,6 +122,19 @@ def fit_and_save(payload: Any, job: FitJob, on_event: EventCallback, cancel: Can
                      f"model saved to {archive_path}"))
     on_event(RunFinished(status=status, output_dir=str(out), message=message))
     return TrainResult(status=status, output_dir=out, archive_path=archive_path, history=list(emitter.history))
+
+
+class _ConfigWriter(L.Callback):
+    """Writes the run's config.json when training starts (rank 0), not before: a run that fails
+    during setup never touches an existing run folder's files."""
+
+    def __init__(self, path: Path, conf: dict[str, Any], serializer: str, on_event: EventCallback) -> None:
+        self.path, self.conf, self.serializer, self.on_event = path, conf, serializer, on_event
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            atomic_write_json(self.path, self.conf)
+            self.on_event(LogLine(f"config.json written ({self.serializer})", level="DEBUG"))
 
 
 def non_finite_tensors(model: Any) -> list[str]:

@@ -124,7 +124,7 @@ def _tampered(trained_run: Path, tmp_path: Path, config_text: str) -> Path:
     return model
 
 
-@pytest.mark.parametrize("edit", ["training_not_object", "nested", "bad_value"])
+@pytest.mark.parametrize("edit", ["training_not_object", "nested", "bad_value", "n_string"])
 def test_bad_archive_content_is_an_input_error_naming_the_file(trained_run, scan_file, tmp_path, capsys, edit):
     cfg = json.loads(zipfile.ZipFile(trained_run / "wts.h5.zip").read("config.json"))
     if edit == "training_not_object":
@@ -132,6 +132,9 @@ def test_bad_archive_content_is_an_input_error_naming_the_file(trained_run, scan
         text = json.dumps(cfg)
     elif edit == "nested":
         text = "[" * 100_000 + "]" * 100_000
+    elif edit == "n_string":
+        cfg["model"]["N"] = "64"
+        text = json.dumps(cfg)
     else:
         cfg["model"]["gridsize"] = "two"
         text = json.dumps(cfg)
@@ -141,3 +144,30 @@ def test_bad_archive_content_is_an_input_error_naming_the_file(trained_run, scan
     err = capsys.readouterr().err
     assert rc == cli.EXIT_DATA, err
     assert "wts.h5.zip" in err and "config.json" in err
+    if edit == "n_string":
+        assert "model.N" in err and "(64, 128, 256)" in err and "the string '64'" in err, err
+
+
+RUN_FILES = ("config.json", "history.json", "history.csv", "preview.npz")
+
+
+@pytest.mark.parametrize("failure", ["init_model_mismatch", "trainer_setup"])
+def test_failed_run_into_an_existing_run_folder_keeps_that_runs_files(scan_file, tmp_path, monkeypatch, capsys,
+                                                                      failure):
+    out = tmp_path / "run"
+    base = ["--train-data", str(scan_file), "--output-dir", str(out), *TINY_TRAIN, "--preview-every-n-epochs", "1"]
+    assert cli.main(["train", *base]) == cli.EXIT_OK
+    before = {name: (out / name).read_bytes() for name in RUN_FILES}
+    if failure == "init_model_mismatch":  # the folder's own archive, but a wider network: refused in setup
+        args = [*base, "--n-filters-scale", "2", "--init-model", str(out)]
+    else:  # everything loads, then the trainer cannot be built: the run never starts
+        from ptycho_engine.training import trainer
+
+        def broken(*a, **k):
+            raise RuntimeError("trainer setup failed")
+
+        monkeypatch.setattr(trainer, "build_trainer", broken)
+        args = [*base, "--nepochs", "2"]
+    capsys.readouterr()
+    assert cli.main(["train", *args]) != cli.EXIT_OK
+    assert {name: (out / name).read_bytes() for name in RUN_FILES} == before

@@ -148,3 +148,15 @@ def test_save_archive_refuses_non_finite_weights(tmp_path):
     with pytest.raises(ValueError, match="NaN or infinite"):
         save_archive(tmp_path / "wts.h5.zip", model, cfg, {})
     assert not (tmp_path / "wts.h5.zip").exists()
+
+
+@pytest.mark.parametrize("value, found", [("64", "the string '64'"), (65, "int 65"), (True, "bool True"),
+                                          (64.0, "float 64.0")])
+@pytest.mark.parametrize("reader", [read_archive_config, load_archive])
+def test_pattern_size_that_is_not_a_supported_integer_names_file_and_key(saved, tmp_path, reader, value, found):
+    cfg = _config(saved)
+    cfg["model"]["N"] = value
+    bad = _rewrite(saved, tmp_path / "n.zip", replace={"config.json": json.dumps(cfg)})
+    with pytest.raises(ArchiveError, match=r"n\.zip: config\.json key 'model\.N': expected an integer in "
+                                           r"\(64, 128, 256\), found " + found.replace(".", r"\.")):
+        reader(bad)
