@@ -20,8 +20,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from ..events import CancelToken, EventCallback, LogLine, RunFinished, ignore_events
-from .runtime import (TrainResult, ensure_writable, explicitly_set, quiet_lightning, resume_state, run_folder,
+from ..events import CancelToken, EventCallback, LogLine, ignore_events
+from .runtime import (TrainResult, ensure_writable, explicitly_set, quiet_lightning, resume_state, run_in_folder,
                       set_cpu_threads)
 
 # the stream's length is exact: it runs in the main process (no workers to split it)
@@ -44,12 +44,7 @@ def pretrain_model(payload: Any, on_event: EventCallback = ignore_events,
     """Pretrain as ``payload`` (a PretrainingPayload) says; ends with one RunFinished event, like
     :func:`.run.train_model` (a failure is re-raised after its 'failed' event)."""
     out = getattr(getattr(getattr(payload, "training", None), "tf_training_config", None), "output_dir", "")
-    try:
-        with run_folder(out, "pretraining", on_event):
-            return _pretrain(payload, on_event, cancel)
-    except BaseException as exc:
-        on_event(RunFinished(status="failed", output_dir=str(out), message=f"{type(exc).__name__}: {exc}"))
-        raise
+    return run_in_folder(out, "pretraining", on_event, lambda: _pretrain(payload, on_event, cancel))
 
 
 def _pretrain(payload: Any, on_event: EventCallback, cancel: CancelToken | None) -> TrainResult:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..events import CancelToken, EventCallback, LogLine, RunFinished, ignore_events
+from ..events import CancelToken, EventCallback, LogLine, ignore_events
 from .runtime import (  # noqa: F401 - re-exported: the inference run and benchmarks import them here
     ARCHIVE_NAME,
     TrainResult,
@@ -23,7 +23,7 @@ from .runtime import (  # noqa: F401 - re-exported: the inference run and benchm
     explicitly_set,
     quiet_lightning,
     resume_state,
-    run_folder,
+    run_in_folder,
     set_cpu_threads,
 )
 
@@ -52,12 +52,7 @@ def train_model(payload: Any, on_event: EventCallback = ignore_events,
     exception is re-raised for the caller to show).
     """
     out = getattr(getattr(payload, "tf_training_config", None), "output_dir", "")
-    try:
-        with run_folder(out, "training", on_event):
-            return _train(payload, on_event, cancel)
-    except BaseException as exc:
-        on_event(RunFinished(status="failed", output_dir=str(out), message=f"{type(exc).__name__}: {exc}"))
-        raise
+    return run_in_folder(out, "training", on_event, lambda: _train(payload, on_event, cancel))
 
 
 def _train(payload: Any, on_event: EventCallback, cancel: CancelToken | None) -> TrainResult:

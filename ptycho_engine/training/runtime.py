@@ -120,6 +120,19 @@ def run_folder(output_dir: str | os.PathLike[str], what: str, on_event: Any = No
         yield
 
 
+def run_in_folder(output_dir: str | os.PathLike[str], what: str, on_event: Any, body: Any) -> Any:
+    """``body()`` inside :func:`run_folder`; any failure (the lock included) ends with one
+    'failed' RunFinished event and is re-raised for the caller to show."""
+    from ..events import RunFinished
+
+    try:
+        with run_folder(output_dir, what, on_event):
+            return body()
+    except BaseException as exc:
+        on_event(RunFinished(status="failed", output_dir=str(output_dir), message=f"{type(exc).__name__}: {exc}"))
+        raise
+
+
 @dataclass
 class ResumeState:
     """Whether to resume, from which checkpoint, and the history rows of the epochs already done."""
