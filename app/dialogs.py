@@ -23,29 +23,10 @@ def error_dialog(parent: QWidget, what: str, message: str, details: str = "") ->
     return box
 
 
-def ask_overwrite(parent: QWidget, directory: Path, on_yes: Callable[[], None]) -> QMessageBox:
-    """Ask before writing into a directory that already holds a run; ``on_yes`` runs on Yes."""
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Question)
-    box.setWindowTitle("Overwrite run?")
-    box.setText(f"{directory} already contains a run.")
-    box.setInformativeText("Its model and history will be replaced. Continue?")
-    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
-    box.setDefaultButton(QMessageBox.StandardButton.No)
-
-    def _done(result: int) -> None:
-        clicked = box.clickedButton()
-        if clicked is not None and box.standardButton(clicked) == QMessageBox.StandardButton.Yes:
-            on_yes()
-
-    box.finished.connect(_done)
-    box.open()
-    return box
-
-
 def ask_yes_no(parent: QWidget, title: str, text: str, informative: str, on_yes: Callable[[], None],
-               yes_text: str = "Yes", no_text: str = "No") -> QMessageBox:
-    """A question with two named answers; ``on_yes`` runs on the first (Yes is the default)."""
+               yes_text: str = "Yes", no_text: str = "No", default_yes: bool = True) -> QMessageBox:
+    """A question with two named answers; ``on_yes`` runs on the first (the default unless
+    ``default_yes`` is False)."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Question)
     box.setWindowTitle(title)
@@ -54,7 +35,7 @@ def ask_yes_no(parent: QWidget, title: str, text: str, informative: str, on_yes:
     box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
     box.button(QMessageBox.StandardButton.Yes).setText(yes_text)
     box.button(QMessageBox.StandardButton.No).setText(no_text)
-    box.setDefaultButton(QMessageBox.StandardButton.Yes)
+    box.setDefaultButton(QMessageBox.StandardButton.Yes if default_yes else QMessageBox.StandardButton.No)
 
     def _done(result: int) -> None:
         clicked = box.clickedButton()
@@ -64,6 +45,12 @@ def ask_yes_no(parent: QWidget, title: str, text: str, informative: str, on_yes:
     box.finished.connect(_done)
     box.open()
     return box
+
+
+def ask_overwrite(parent: QWidget, directory: Path, on_yes: Callable[[], None]) -> QMessageBox:
+    """Ask before writing into a directory that already holds a run; ``on_yes`` runs on Yes (No is the default)."""
+    return ask_yes_no(parent, "Overwrite run?", f"{directory} already contains a run.",
+                      "Its model and history will be replaced. Continue?", on_yes, default_yes=False)
 
 
 RUN_MARKERS = ("wts.h5.zip", "history.json")

@@ -356,16 +356,22 @@ class MainWindow(QMainWindow):
         reason = self.scan_set_reason()
         if reason:
             return reason
-        if not isinstance(self.train_form, OverridesForm):
-            return self.train_form
-        if not self.train_form.is_valid():
-            return f"Fix the training parameters: {self.train_form.first_error()}"
+        reason = self._train_form_reason()
+        if reason:
+            return reason
         if self.init_model_chooser is not None:
             problem = self.init_model_chooser.problem()
             if problem:
                 return f"Fix the starting model (init_model): {problem}"
         if self.output_dir is None:
             return "Choose an output folder."
+        return None
+
+    def _train_form_reason(self) -> str | None:
+        if not isinstance(self.train_form, OverridesForm):
+            return self.train_form
+        if not self.train_form.is_valid():
+            return f"Fix the training parameters: {self.train_form.first_error()}"
         return None
 
     def _current_scan_reason(self, purpose: str) -> str | None:
@@ -401,10 +407,9 @@ class MainWindow(QMainWindow):
         reason = self._current_scan_reason("whose probe to use")
         if reason:
             return reason
-        if not isinstance(self.train_form, OverridesForm):
-            return self.train_form
-        if not self.train_form.is_valid():
-            return f"Fix the training parameters: {self.train_form.first_error()}"
+        reason = self._train_form_reason()
+        if reason:
+            return reason
         if not self.pretrain_dialog.form.is_valid():
             return f"Fix the pretraining settings: {self.pretrain_dialog.form.first_error()}"
         if self.pretrain_dialog.output_dir is None:
