@@ -13,26 +13,23 @@ from pathlib import Path
 from types import SimpleNamespace
 import numpy as np, torch
 from torch import nn
-import torch.nn.functional as F
 from ptycho_engine.data.contract import load_scan
 from ptycho_engine.model.pinn import PtychoPINN, input_scale_from_data, counts_scale_from_data
 from ptycho_engine.model.loss import LossWeights, compute_loss
 from ptycho_engine.training.data import build_groups, GroupDataset, make_loader, split_groups
 from ptycho_engine.inference.predict import predict_patches
-from ptycho_engine.inference.stitch import stitch_prediction, stitch_weight_amplitude, central_only
+from ptycho_engine.inference.stitch import stitch_prediction
 from ptycho_engine.inference.compare import compare_with_reference
-from ptycho_engine.physics.shifts import extract_patches
+from ptycho_engine.inference.phase_sync import align_group_phases
+from ptycho_engine.stitching import canvas_frame
 
-def sync(p, pos, probe, arch, C, iters):
+def sync(p, pos, probe, arch, C, passes):
+    """The engine's phase synchronisation (inference.phase_sync) on (G*C, N, N) patches."""
     N = p.shape[-1]
-    w = stitch_weight_amplitude(probe, N, "probe", central_only(arch)) ** 2
-    for _ in range(iters):
-        st = stitch_prediction(p, pos, probe=probe, weighting="probe", arch=arch)
-        rp = pos - np.array([st.origin_x, st.origin_y])
-        ext = extract_patches(torch.from_numpy(st.object.astype(np.complex64)), torch.from_numpy(rp), N).numpy()
-        c = (p * np.conj(ext) * w).sum((-2, -1)).reshape(-1, C).sum(1)
-        p = p * np.repeat(np.exp(-1j * np.angle(c)), C)[:, None, None]
-    return p.astype(np.complex64)
+    x0, y0, h, w = canvas_frame(pos, N)
+    turned = align_group_phases(p.reshape(-1, C, N, N), pos - np.array([x0, y0], np.float64), (h, w),
+                                probe=probe, weighting="probe", arch=arch, passes=passes)
+    return turned.reshape(-1, N, N)
 
 def evaluate(model, test_scan, gridsize, png=None, iters=(0, 10)):
     model.eval()
