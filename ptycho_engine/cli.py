@@ -228,9 +228,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["validation_data_file"] = args.val_data
     payload = api.create_training_payload(args.train_data, args.output_dir, overrides,
                                           cli_defaults=TRAIN_CLI_DEFAULTS)
+    return _train_with_console(args, lambda on_event, token: api.train(payload, on_event=on_event, cancel=token))
+
+
+def _train_with_console(args: argparse.Namespace, run: Any) -> int:
+    """``run(on_event, cancel_token)`` with the console reporter and Ctrl-C / SIGTERM as a clean
+    cancel; prints the archive written and maps a cancelled run to its exit code."""
     reporter = _ConsoleReporter(args.quiet, args.verbose)
     try:
-        result = _with_cancel_on_sigint(lambda token: api.train(payload, on_event=reporter, cancel=token))
+        result = _with_cancel_on_sigint(lambda token: run(reporter, token))
     finally:
         reporter.close()
     print(f"model: {result.archive_path}")
@@ -254,13 +260,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.val_data:
         overrides["validation_data_file"] = args.val_data
     payload = api.create_pretraining_payload(args.probe_from, args.output_dir, overrides, synthetic)
-    reporter = _ConsoleReporter(args.quiet, args.verbose)
-    try:
-        result = _with_cancel_on_sigint(lambda token: api.pretrain(payload, on_event=reporter, cancel=token))
-    finally:
-        reporter.close()
-    print(f"model: {result.archive_path}")
-    return EXIT_CANCELLED if result.status == "cancelled" else EXIT_OK
+    return _train_with_console(args, lambda on_event, token: api.pretrain(payload, on_event=on_event, cancel=token))
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
