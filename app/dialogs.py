@@ -47,15 +47,8 @@ def ask_yes_no(parent: QWidget, title: str, text: str, informative: str, on_yes:
     return box
 
 
-def ask_overwrite(parent: QWidget, directory: Path, on_yes: Callable[[], None]) -> QMessageBox:
-    """Ask before writing into a directory that already holds a run; ``on_yes`` runs on Yes (No is the default)."""
-    return ask_yes_no(parent, "Overwrite run?", f"{directory} already contains a run.",
-                      "Its model and history will be replaced. Continue?", on_yes, default_yes=False)
-
-
-RUN_MARKERS = ("wts.h5.zip", "history.json")
-INFERENCE_MARKERS = ("reconstruction.npz",)
-
-
-def holds_run(directory: Path, markers: tuple[str, ...] = RUN_MARKERS) -> bool:
-    return directory.is_dir() and any((directory / m).exists() for m in markers)
+def ask_overwrite(parent: QWidget, directory: Path, detail: str, on_yes: Callable[[], None]) -> QMessageBox:
+    """Ask before writing into a folder that already holds a run; ``detail`` names exactly what
+    would be replaced (``run_folders.overwrite_text``). No is the default."""
+    return ask_yes_no(parent, "Replace this run?", f"{directory} already contains a run.", detail, on_yes,
+                      "Replace it", "Keep it", default_yes=False)

@@ -8,8 +8,6 @@ class only reacts to queued signals in its ``@Slot`` methods.
 from __future__ import annotations
 
 import dataclasses
-import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,37 +28,36 @@ from PySide6.QtWidgets import (
 from ptycho_engine import api
 from ptycho_engine.events import EpochEnd, Preview, StepProgress
 
-from . import dialogs
+from . import dialogs, run_folders, run_rules
+from .form_tiers import ADVANCED, BASIC_INFERENCE, BASIC_TRAINING
 from .menus import build_menus
 from .plotting import configure_pyqtgraph
-from .settings import SessionStore
+from .run_controller import RunController
+from .settings import SessionStore, restore_session, save_session
+from .widgets.backend_chooser import BackendChooser
 from .widgets.config_table import ConfigTable
-from .widgets.data_panel import DataPanel, ScanEntry
+from .widgets.data_panel import DataPanel
 from .widgets.init_model_chooser import InitModelChooser
 from .widgets.live_views import TrainingViews
 from .widgets.log_pane import LogPane
 from .widgets.output_panel import OutputPanel
 from .widgets.overrides_form import OverridesForm
 from .widgets.pretrain_dialog import PRETRAIN_SKIP, PretrainDialog, pretraining_specs
-from .widgets.results_view import ResultsView
+from .widgets.results_view import ResultsView, result_extras
 from .widgets.run_panel import RunPanel
 from .widgets.scan_views import ScanViews
-from .worker import JOB_TITLES, EngineWorker, IoWorker, Job
+from .window_scans import TRAINING_GUI_DEFAULTS, ScanSetMixin
+from .worker import JOB_TITLES, IoWorker, Job
 
-# Fields the factory needs but the schema leaves empty; a value that suits the demo scan.
-TRAINING_GUI_DEFAULTS: dict[str, Any] = {"n_groups": 512}
 PREVIEW_INTERVAL_MS = 150  # at most ~7 image redraws per second, whatever the engine sends
 
 
-def _same_file(a: str | Path, b: str | Path) -> bool:
-    return Path(a).resolve() == Path(b).resolve()
-
-
 def default_output_dir() -> Path:
-    return Path.home() / "PtychoStudio" / "runs" / time.strftime("run-%Y%m%d-%H%M%S")
+    """The default runs folder: each Train makes a new run folder in it."""
+    return Path.home() / "PtychoStudio" / "runs"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ScanSetMixin, QMainWindow):
     """Ptycho Studio's only window. GUI-thread signals below exist so tests can wait on them."""
 
     scan_loaded = Signal(object)  # ScanSummary of the previewed scan
@@ -77,8 +74,7 @@ class MainWindow(QMainWindow):
     run_opened = Signal(object)  # RunRecord
     cuda_checked = Signal(bool)
 
-    # requests to the workers (queued: the receivers live in other threads)
-    _job_requested = Signal(object)
+    # requests to the IO worker (queued: the receiver lives in another thread)
     _scan_requested = Signal(int, str, bool)
     _cuda_requested = Signal()
     _run_requested = Signal(str)
@@ -95,9 +91,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Ptycho Studio — PINN ptychographic reconstruction")
         self.session = SessionStore(settings)
         self.model_dir: Path | None = None
-        self.job: Job | None = None
+        self._close_when_idle = False  # the user chose "stop and quit" while a run was going
+        self._shut_down = False
+        self._cleared_for_job = False  # the current run has cleared the previous loss curve
         self.last_error_dialog: QMessageBox | None = None
         self.pending_question: QMessageBox | None = None
+        self.about_box: QMessageBox | None = None  # Help → About (help_menu)
+        self.readme_dialog: QWidget | None = None  # Help → README
         self._scan_request = 0  # id of the latest preview request
         self._next_request = 0
         self._requests: dict[int, tuple[str, bool]] = {}  # in flight: id -> (path, with preview)
@@ -131,8 +131,10 @@ class MainWindow(QMainWindow):
         self.output_edit = self.output_panel.output_edit
 
         self.params_tabs = QTabWidget()
-        self.train_form = self._make_form("training", api.training_fields, TRAINING_GUI_DEFAULTS)
-        self.infer_form = self._make_form("inference", api.inference_fields, {})
+        self.train_form = self._make_form("training", api.training_fields, TRAINING_GUI_DEFAULTS, BASIC_TRAINING)
+        if isinstance(self.train_form, OverridesForm):
+            self.train_form.changed.connect(self._update_n_groups_note)
+        self.infer_form = self._make_form("inference", api.inference_fields, {}, BASIC_INFERENCE)
         self.init_model_chooser: InitModelChooser | None = None
         if isinstance(self.train_form, OverridesForm) and "init_model" in self.train_form.editors:
             self.init_model_chooser = InitModelChooser(self.train_form.editor("init_model"))
@@ -140,6 +142,7 @@ class MainWindow(QMainWindow):
             self.train_form.cells["init_model"].addWidget(self.init_model_chooser.status)
             self.train_form.labels["init_model"].setText("init_model (start from)")
             self.init_model_chooser.changed.connect(self._update_actions)
+        self.backends = self._make_backend_choices()
         self.params_tabs.addTab(self._form_or_error(self.train_form), "Training parameters")
         self.params_tabs.addTab(self._form_or_error(self.infer_form), "Inference parameters")
         params_box = QGroupBox("Parameters (from the engine's schema; hover a field for help)")
@@ -170,6 +173,7 @@ class MainWindow(QMainWindow):
         self.scan_views = ScanViews()
         self.training_views = TrainingViews()
         self.results_view = ResultsView()
+        self.results_view.open_requested.connect(self.open_run)
         self.config_table = ConfigTable()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.scan_views, "Scan")
@@ -202,21 +206,35 @@ class MainWindow(QMainWindow):
         self.cuda_label = QLabel("CUDA: not checked yet")
         self.statusBar().addWidget(self.status_message, 1)
         self.statusBar().addPermanentWidget(self.cuda_label)
+        self.results_view.status.connect(self.status_message.setText)
 
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_INTERVAL_MS)
         self._preview_timer.timeout.connect(self._draw_preview)
 
-    def _make_form(self, kind: str, fields_fn, gui_defaults: dict[str, Any]) -> OverridesForm | str:
-        """Build a form from the schema; if the engine cannot give the schema, say why instead."""
+    def _make_form(self, kind: str, fields_fn, gui_defaults: dict[str, Any],
+                   basic: tuple[str, ...]) -> OverridesForm | str:
+        """Build a form from the schema (``basic`` fields on top, internals folded away); if the
+        engine cannot give the schema, say why instead."""
         try:
             fields = fields_fn()
         except Exception as exc:  # noqa: BLE001 - keep the window usable
             return f"The {kind} parameters are unavailable: {type(exc).__name__}: {exc}"
-        form = OverridesForm(fields, gui_defaults)
+        form = OverridesForm(fields, gui_defaults, basic=basic, advanced=ADVANCED)
         form.changed.connect(self._update_actions)
         return form
+
+    def _make_backend_choices(self) -> dict[str, BackendChooser]:
+        """'Backend' above the training and inference forms (kind -> chooser); pretraining
+        always runs on PyTorch."""
+        availability = api.tensorflow_available()  # imports nothing
+        out: dict[str, BackendChooser] = {}
+        for kind, form, what in (("train", self.train_form, "trains"), ("infer", self.infer_form, "reconstructs")):
+            if isinstance(form, OverridesForm):
+                out[kind] = BackendChooser(availability, what)
+                form.add_header(out[kind])
+        return out
 
     def _make_pretrain_dialog(self) -> PretrainDialog | str:
         """The pretraining knobs from the engine's schema; if it cannot give them, say why instead."""
@@ -240,22 +258,16 @@ class MainWindow(QMainWindow):
         return label
 
     def _start_workers(self) -> None:
-        self.engine_thread = QThread(self)
-        self.engine_thread.setObjectName("engine")
-        self.engine_worker = EngineWorker()
-        self.engine_worker.moveToThread(self.engine_thread)
-        self._job_requested.connect(self.engine_worker.run_job)
-        w = self.engine_worker
-        w.log.connect(self.log_pane.append_line)
-        w.step.connect(self._on_step)
-        w.epoch.connect(self._on_epoch)
-        w.preview.connect(self._on_preview)
-        w.payload_ready.connect(self._on_payload)
-        w.finished.connect(self._on_finished)
-        w.cancelled.connect(self._on_cancelled)
-        w.failed.connect(self._on_failed)
-        self.engine_thread.finished.connect(self.engine_worker.deleteLater)
-        self.engine_thread.start()
+        self.runner = RunController(self)
+        r = self.runner
+        r.log.connect(self.log_pane.append_line)
+        r.step.connect(self._on_step)
+        r.epoch.connect(self._on_epoch)
+        r.preview.connect(self._on_preview)
+        r.payload_ready.connect(self._on_payload)
+        r.finished.connect(self._on_finished)
+        r.cancelled.connect(self._on_cancelled)
+        r.failed.connect(self._on_failed)
 
         self.io_thread = QThread(self)
         self.io_thread.setObjectName("io")
@@ -273,99 +285,46 @@ class MainWindow(QMainWindow):
         self.io_thread.start()
 
     def _restore_session(self, data_file: str | Path | None, output_dir: str | Path | None) -> None:
-        s = self.session
-        if isinstance(self.train_form, OverridesForm):
-            saved = s.overrides("training")
-            self.train_form.set_texts(saved)
-            first_launch = not saved and s.data_file is None and data_file is None
-            if first_launch and api.demo_preset_path().is_file():
-                self.apply_preset(api.demo_preset_path())  # Train on the demo finishes in minutes
-        if isinstance(self.infer_form, OverridesForm):
-            self.infer_form.set_texts(s.overrides("inference"))
-        if isinstance(self.pretrain_dialog, PretrainDialog):
-            self.pretrain_dialog.form.set_texts(s.overrides("pretraining"))
-        model = s.model_dir
-        if model is not None and (model / "wts.h5.zip").is_file():
-            self.set_model_dir(model)
-        geometry = s.geometry()
-        if geometry:
-            self.restoreGeometry(geometry)
-        out = output_dir or s.output_dir or default_output_dir()
-        self.output_edit.setText(str(out))
-        if data_file is None:  # the last session's scans, when they are all still there
-            files = s.data_files
-            if files and all(f.exists() for f in files):
-                validation = s.validation_file
-                if validation is not None and validation.exists() and validation not in files:
-                    self.set_validation_file(validation)
-                self.set_data_files([str(f) for f in files])
-                return
-        data = data_file or s.data_file
-        if data is None or not Path(data).exists():
-            data = data_file or api.demo_dataset_path()
-        self.set_data_file(str(data))
+        restore_session(self, data_file, output_dir, default_output_dir())
 
     # ================================================================ state
     @property
-    def scan_busy(self) -> bool:
-        """True while any scan of the set is being checked in the IO thread."""
-        return bool(self._requests)
+    def job(self) -> Job | None:
+        """The run in progress (None when idle)."""
+        return self.runner.job
+
+    @property
+    def engine_thread(self) -> QThread:
+        return self.runner.thread
 
     @property
     def output_dir(self) -> Path | None:
         return self.output_panel.output_dir
 
-    @property
-    def data_files(self) -> list[Path]:
-        """The training scans, in order (the first sets N and the probe shape)."""
-        return [Path(p) for p in self.data_panel.train_paths]
-
-    @property
-    def validation_file(self) -> Path | None:
-        path = self.data_panel.validation_path
-        return Path(path) if path else None
-
-    @property
-    def current_scan(self) -> Path | None:
-        """The previewed scan: the one Infer reconstructs and whose probe pretraining uses."""
-        return Path(self.data_panel.previewed) if self.data_panel.previewed else None
-
-    def scan_set_reason(self) -> str | None:
-        """Why the training scans (and the validation scan) cannot be trained on, or None."""
-        panel = self.data_panel
-        if not panel.train_entries:
-            return "Choose a scan file (NPZ)."
-        for e in panel.train_entries:
-            if e.error:
-                return f"The scan file is not usable: {e.error}"
-        if panel.validation_entry is not None and panel.validation_entry.error:
-            return f"The validation scan is not usable: {panel.validation_entry.error}"
-        for e in panel.entries():
-            if e.problem:
-                return f"These scans cannot be trained together: {e.problem}"
-        if any(e.summary is None for e in panel.entries()):
-            return "Checking the scan files…"
-        return None
+    def readiness(self) -> run_rules.Readiness:
+        """A snapshot of what the Train/Infer rules (``run_rules``) need to know."""
+        infer_form = None
+        if not isinstance(self.infer_form, OverridesForm):
+            infer_form = self.infer_form
+        elif not self.infer_form.is_valid():
+            infer_form = f"Fix the inference parameters: {self.infer_form.first_error()}"
+        return run_rules.Readiness(
+            running=self.job is not None,
+            scans_busy=self.scan_busy,
+            n_scans=len(self.data_panel.entries()),
+            scan_set_reason=self.scan_set_reason(),
+            scan_error=self.data_panel.error,
+            scan_loaded=self.data_panel.summary is not None,
+            train_form_reason=self._train_form_reason(),
+            infer_form_reason=infer_form,
+            init_model_problem=self.init_model_chooser.problem() if self.init_model_chooser is not None else None,
+            output_dir=self.output_dir,
+            model_dir=self.model_dir,
+        )
 
     def train_block_reason(self) -> str | None:
         """Why Train is disabled right now (None = it may run)."""
-        if self.job is not None:
-            return "A run is in progress."
-        if self.scan_busy:
-            return "Checking the scan files…" if len(self.data_panel.entries()) > 1 else "Checking the scan file…"
-        reason = self.scan_set_reason()
-        if reason:
-            return reason
-        reason = self._train_form_reason()
-        if reason:
-            return reason
-        if self.init_model_chooser is not None:
-            problem = self.init_model_chooser.problem()
-            if problem:
-                return f"Fix the starting model (init_model): {problem}"
-        if self.output_dir is None:
-            return "Choose an output folder."
-        return None
+        return run_rules.train_reason(self.readiness())
 
     def _train_form_reason(self) -> str | None:
         if not isinstance(self.train_form, OverridesForm):
@@ -374,54 +333,25 @@ class MainWindow(QMainWindow):
             return f"Fix the training parameters: {self.train_form.first_error()}"
         return None
 
-    def _current_scan_reason(self, purpose: str) -> str | None:
-        if self.job is not None:
-            return "A run is in progress."
-        if self.scan_busy:
-            return "Checking the scan file…"
-        if self.data_panel.error:
-            return f"The scan file is not usable: {self.data_panel.error}"
-        if self.data_panel.summary is None:
-            return f"Choose a scan file (NPZ) {purpose}."
-        return None
-
     def infer_block_reason(self) -> str | None:
-        reason = self._current_scan_reason("to reconstruct")
-        if reason:
-            return reason
-        if self.model_dir is None:
-            return "No model yet: train one, or use Load model…"
-        if not isinstance(self.infer_form, OverridesForm):
-            return self.infer_form
-        if not self.infer_form.is_valid():
-            return f"Fix the inference parameters: {self.infer_form.first_error()}"
-        if self.output_dir is None:
-            return "Choose an output folder."
-        return None
+        return run_rules.infer_reason(self.readiness())
 
     def pretrain_block_reason(self) -> str | None:
-        """Why pretraining cannot start (None = it may): it needs the previewed scan's probe and
-        valid Training parameters (the model it pretrains is the one training will use)."""
+        """Why pretraining cannot start (None = it may)."""
         if not isinstance(self.pretrain_dialog, PretrainDialog):
             return self.pretrain_dialog
-        reason = self._current_scan_reason("whose probe to use")
-        if reason:
-            return reason
-        reason = self._train_form_reason()
-        if reason:
-            return reason
-        if not self.pretrain_dialog.form.is_valid():
-            return f"Fix the pretraining settings: {self.pretrain_dialog.form.first_error()}"
-        if self.pretrain_dialog.output_dir is None:
-            return "Choose a folder for the pretraining run."
-        return None
+        form = self.pretrain_dialog.form
+        dialog_reason = None if form.is_valid() else f"Fix the pretraining settings: {form.first_error()}"
+        return run_rules.pretrain_reason(self.readiness(), dialog_reason, self.pretrain_dialog.output_dir)
 
     @Slot()
     def _update_actions(self) -> None:
         train_reason = self.train_block_reason()
         infer_reason = self.infer_block_reason()
         running = self.job is not None
-        self.run_panel.set_allowed(train_reason, infer_reason, running)
+        shown = run_rules.brief(train_reason)  # a scan's problem is shown once, under Scan data
+        self.run_panel.set_allowed(train_reason, infer_reason, running, shown)
+        self.output_panel.update_hint()
         if self.scan_busy:
             self.reason_label.setText("")  # transient: no red text while the files are checked
         self.run_actions["train"].setEnabled(train_reason is None)
@@ -431,177 +361,18 @@ class MainWindow(QMainWindow):
         if isinstance(self.pretrain_dialog, PretrainDialog) and self.pretrain_dialog.isVisible():
             self.pretrain_dialog.refresh()
         if not running:
-            self.status_message.setText(train_reason or "Ready to train.")
+            self.status_message.setText(shown or "Ready to train.")
 
-    # ================================================================ scans
-    def _request_scan(self, path: str, with_preview: bool) -> None:
-        """Validate ``path`` in the IO thread (with its preview arrays for the previewed scan)."""
-        self._next_request += 1
-        request = self._next_request
-        self._requests[request] = (path, with_preview)
-        if with_preview:
-            self._scan_request = request
-            self.scan_views.set_preview(None)
-        self.data_panel.show_loading(path)
-        self._scan_requested.emit(request, path, with_preview)
-
-    def _check_entries(self, entries: list[ScanEntry]) -> None:
-        previewed = self.data_panel.previewed
-        for e in entries:
-            self._request_scan(e.path, with_preview=e.path == previewed)
-        self._refresh_scan_set()
-
-    @Slot(str)
-    def set_data_file(self, path: str) -> None:
-        """Train on ``path`` alone (replaces the training scans); it is checked in the IO thread."""
-        self.set_data_files([path])
-
-    @Slot(list)
-    def set_data_files(self, paths: list[str]) -> None:
-        """Train on these scans (replaces the list); the first is previewed. A scan that was the
-        validation scan becomes a training scan (validation goes back to a split)."""
-        validation = self.data_panel.validation_path
-        if validation is not None and any(_same_file(p, validation) for p in paths):
-            self.data_panel.set_validation_path(None)
-            self.log_pane.append_line("INFO", f"{Path(validation).name} is now a training scan; validation uses a "
-                                      "split of the training groups again")
-        self._check_entries(self.data_panel.set_train_paths([str(p) for p in paths]))
-
-    @Slot(list)
-    def add_data_files(self, paths: list[str]) -> None:
-        """Add scans to train on (already listed ones are skipped); each is checked."""
-        new = self.data_panel.add_train_paths([str(p) for p in paths])
-        skipped = len(paths) - len(new)
-        if skipped:
-            self.log_pane.append_line("INFO", f"{skipped} scan(s) already listed; not added twice")
-        if new:
-            self.log_pane.append_line("INFO", "Training scans: " + ", ".join(Path(p).name for p in
-                                                                              self.data_panel.train_paths))
-        self._check_entries(new)
-
-    @Slot(str)
-    def remove_data_file(self, path: str) -> None:
-        was_previewed = path == self.data_panel.previewed
-        self.data_panel.remove_train_path(path)
-        if was_previewed and self.data_panel.previewed:
-            self._request_scan(self.data_panel.previewed, with_preview=True)
-        self._refresh_scan_set()
-
-    @Slot(str)
-    def _validation_chosen(self, path: str) -> None:
-        self.set_validation_file(path or None)
-
-    def set_validation_file(self, path: str | Path | None) -> None:
-        """Validate on this scan instead of a split of the training groups (None = the split)."""
-        if path and any(_same_file(path, p) for p in self.data_panel.train_paths):
-            self._show_error("Not used for validation", f"{path} is one of the training scans: validating on "
-                             "it says nothing about new data. Choose another scan, or remove it from the training "
-                             "scans first.")
-            return
-        was_previewed = self.data_panel.previewed is not None and self.data_panel.previewed == self.data_panel.validation_path
-        entry = self.data_panel.set_validation_path(str(path) if path else None)
-        if entry is not None:
-            self._request_scan(entry.path, with_preview=False)
-        elif was_previewed and self.data_panel.previewed:
-            self._request_scan(self.data_panel.previewed, with_preview=True)
-        self._refresh_scan_set()
-
-    @Slot(str)
-    def preview_scan(self, path: str) -> None:
-        """Show ``path`` (one of the listed scans) in the summary and the Scan tab."""
-        if self.data_panel.entry(path) is None:
-            return
-        self.data_panel.set_previewed(path)
-        self._request_scan(path, with_preview=True)
-        self._refresh_scan_set()
-
-    def _refresh_scan_set(self) -> None:
-        """Scans that cannot be trained with the first one, in the engine's words; then the buttons."""
-        panel = self.data_panel
-        problems: dict[str, str] = {}
-        first = panel.train_entries[0] if panel.train_entries else None
-        if first is not None and first.summary is not None:
-            from ptycho_engine.data.scan_set import ScanGeometry, check_compatible
-
-            ref = ScanGeometry(Path(first.path), int(first.summary.N), tuple(first.summary.probe_shape))
-            for e in panel.entries()[1:]:
-                if e.summary is None:
-                    continue
-                try:
-                    check_compatible(ref, ScanGeometry(Path(e.path), int(e.summary.N), tuple(e.summary.probe_shape)))
-                except ValueError as exc:
-                    problems[e.path] = str(exc)
-        panel.set_problems(problems)
-        self._update_actions()
-
+    # ================================================================ scans (IO thread answers)
+    # Defined here, not in the mixin, so they are registered slots: the IO worker's signals then
+    # arrive queued on the GUI thread (a mixin method would run in the worker thread).
     @Slot(int, object, object)
     def _on_scan_loaded(self, request: int, summary: Any, preview: Any) -> None:
-        path, with_preview = self._requests.pop(request, ("", False))
-        entry = self.data_panel.entry(path)
-        if entry is not None and not self._in_flight(path):
-            self.data_panel.show_summary(summary, path)
-        current = with_preview and request == self._scan_request and path == self.data_panel.previewed
-        if current:
-            self.scan_views.set_preview(preview)
-            self.session.data_file = Path(summary.path)
-        if isinstance(self.train_form, OverridesForm) and entry is not None and entry.role == "train":
-            # at gridsize 1 a group is one pattern; with several scans n_groups is per scan
-            counts = [e.summary.n_patterns for e in self.data_panel.train_entries if e.summary is not None]
-            if counts:
-                self.train_form.adapt_default("n_groups", min(TRAINING_GUI_DEFAULTS["n_groups"], max(counts)))
-        self._refresh_scan_set()
-        if current:
-            self.scan_loaded.emit(summary)
-        self._maybe_all_checked()
+        self._scan_loaded(request, summary, preview)
 
     @Slot(int, str, str)
     def _on_scan_failed(self, request: int, message: str, path: str) -> None:
-        path, with_preview = self._requests.pop(request, (path, False))
-        entry = self.data_panel.entry(path)
-        if entry is not None and not self._in_flight(path):
-            self.data_panel.show_error(message, path)
-        if with_preview and request == self._scan_request:
-            self.scan_views.set_preview(None)
-        self._refresh_scan_set()
-        if entry is not None:
-            self.log_pane.append_line("ERROR", f"Scan rejected: {message}")
-            self.scan_failed.emit(message)
-        self._maybe_all_checked()
-
-    def _in_flight(self, path: str) -> bool:
-        """Another check of ``path`` is still pending (its answer is the newer one)."""
-        return any(p == path for p, _ in self._requests.values())
-
-    def _maybe_all_checked(self) -> None:
-        if not self._requests:
-            self.scans_checked.emit()
-
-    @Slot()
-    def open_demo(self) -> None:
-        self.data_panel.choose(str(api.demo_dataset_path()))
-
-    @Slot()
-    def apply_preset(self, path: Path) -> bool:
-        """Fill the training form from a TOML settings file (the CLI's --config format)."""
-        if not isinstance(self.train_form, OverridesForm):
-            return False
-        try:
-            values = api.read_settings_file(path)
-        except ValueError as exc:
-            self._show_error("Could not read the settings file", str(exc))
-            return False
-        unknown = sorted(set(values) - set(self.train_form.editors))
-        self.train_form.set_texts({k: str(v) for k, v in values.items() if k not in unknown})
-        note = f" (ignored unknown names: {', '.join(unknown)})" if unknown else ""
-        logging.getLogger("ptycho_engine").info("Applied settings from %s%s", path, note)
-        return True
-
-    @Slot()
-    def apply_demo_preset(self) -> None:
-        self.apply_preset(api.demo_preset_path())
-
-    def open_demo_test(self) -> None:
-        self.data_panel.choose(str(api.demo_test_dataset_path()))
+        self._scan_failed(request, message, path)
 
     # ================================================================ output / model / runs
     @Slot(str)
@@ -618,20 +389,24 @@ class MainWindow(QMainWindow):
         return True
 
     def set_model_dir(self, folder: Path | None) -> None:
+        """Use this model for Infer; the panel says when its run was cancelled, and the
+        Reconstruction tab lists what was made with it."""
         self.model_dir = folder
-        self.output_panel.show_model(folder)
+        self.output_panel.show_model(folder, run_folders.status_note(folder) if folder is not None else "")
         if folder is not None:
             self.session.model_dir = folder
+        self.results_view.set_reconstructions(folder, run_folders.reconstructions(folder) if folder else [])
         self._update_actions()
 
     @Slot()
     def browse_run(self) -> None:
-        start = str(self.output_dir.parent if self.output_dir else Path.home())
+        start = str(self.output_dir if self.output_dir else Path.home())
         folder = QFileDialog.getExistingDirectory(self, "Open run folder", start)
         if folder:
             self.open_run(Path(folder))
 
-    def open_run(self, folder: Path) -> None:
+    @Slot(str)
+    def open_run(self, folder: Path | str) -> None:
         """Show an earlier run (history, images, configuration); read in the IO thread."""
         self._run_requested.emit(str(folder))
 
@@ -640,22 +415,30 @@ class MainWindow(QMainWindow):
         if record.is_empty:
             self._show_error("Nothing to show", f"{record.path} does not look like a Ptycho Studio run.")
             return
+        note = run_folders.status_note(record.path)
         if record.history:
             self.training_views.loss.set_history(record.history)
         if record.preview:
             self.training_views.images.set_images(
-                record.preview.get("amplitude"), record.preview.get("phase"), "last saved preview"
+                record.preview.get("amplitude"), record.preview.get("phase"),
+                "last saved preview" + (" (run cancelled)" if note.startswith("cancelled") else ""),
             )
         if record.reconstruction:
             rec = record.reconstruction
-            self.results_view.show_result(rec.get("amplitude"), rec.get("phase"), record.metrics, record.path)
+            self.results_view.show_result(rec.get("amplitude"), rec.get("phase"), record.metrics, record.path,
+                                          obj=rec.get("object"), extras=dict(rec))
         if record.config:
             applied = record.config.get("overrides_applied", record.config)
             self.config_table.set_applied(f"Configuration of {record.path}", applied)
         if record.archive_path is not None:
             self.set_model_dir(record.path)
+        else:
+            owner = run_folders.model_of_reconstruction(record.path)
+            if owner is not None:  # a reconstruction: list its siblings, made with the same model
+                self.results_view.set_reconstructions(owner, run_folders.reconstructions(owner))
         self.tabs.setCurrentWidget(self.results_view if record.reconstruction and not record.history else self.training_views)
-        self.log_pane.append_line("INFO", f"Opened run {record.path}")
+        self.log_pane.append_line("WARNING" if note else "INFO",
+                                  f"Opened run {record.path}" + (f" — {note}" if note else ""))
         self.run_opened.emit(record)
 
     @Slot(str, str)
@@ -665,39 +448,37 @@ class MainWindow(QMainWindow):
     # ================================================================ runs
     @Slot()
     def start_training(self) -> bool:
-        """Train with the current scan, folder and overrides (asks before overwriting a run)."""
+        """Train into a new run folder under the runs folder; a folder that *is* a run is
+        replaced only after a question that names what goes."""
         reason = self.train_block_reason()
         if reason:
             self.status_message.setText(reason)
             return False
-        out = self.output_dir
-        assert out is not None
-        if dialogs.holds_run(out):
-            self.pending_question = dialogs.ask_overwrite(self, out, lambda: self._launch("train", out))
+        chosen = self.output_dir
+        assert chosen is not None and self.data_files
+        out, replaces = run_folders.train_target(chosen, self.data_files[0].stem)
+        if replaces:
+            self.pending_question = dialogs.ask_overwrite(self, out, run_folders.overwrite_text(out),
+                                                          lambda: self._launch("train", out))
             return False
         self._launch("train", out)
         return True
 
     def inference_output_dir(self) -> Path:
-        """Inference writes next to, not over, a training run: <output>/inference-<scan>."""
-        out = self.output_dir
-        assert out is not None
+        """A new folder with the model: ``<model>/reconstructions/<scan>-<time>`` (or under the
+        runs folder when the model's folder is read-only)."""
+        assert self.model_dir is not None
         stem = self.current_scan.stem if self.current_scan is not None else "scan"
-        if dialogs.holds_run(out) or (self.model_dir is not None and out.resolve() == self.model_dir.resolve()):
-            return out / f"inference-{stem}"
-        return out
+        return run_folders.inference_target(self.model_dir, stem, self.output_dir, read_only=(api.resources_dir(),))
 
     @Slot()
     def start_inference(self) -> bool:
+        """Reconstruct the previewed scan with the model; the result goes into a new folder."""
         reason = self.infer_block_reason()
         if reason:
             self.status_message.setText(reason)
             return False
-        out = self.inference_output_dir()
-        if dialogs.holds_run(out, dialogs.INFERENCE_MARKERS + dialogs.RUN_MARKERS):
-            self.pending_question = dialogs.ask_overwrite(self, out, lambda: self._launch("infer", out))
-            return False
-        self._launch("infer", out)
+        self._launch("infer", self.inference_output_dir())
         return True
 
     @Slot()
@@ -722,8 +503,9 @@ class MainWindow(QMainWindow):
         out = self.pretrain_dialog.output_dir
         assert out is not None
         self.pretrain_dialog.accept()
-        if dialogs.holds_run(out):
-            self.pending_question = dialogs.ask_overwrite(self, out, lambda: self._launch("pretrain", out))
+        if run_folders.holds_run(out):
+            self.pending_question = dialogs.ask_overwrite(self, out, run_folders.overwrite_text(out),
+                                                          lambda: self._launch("pretrain", out))
             return False
         self._launch("pretrain", out)
         return True
@@ -759,7 +541,9 @@ class MainWindow(QMainWindow):
             assert isinstance(self.infer_form, OverridesForm)
             overrides = self.infer_form.overrides()
             data_file = current
-        self.job = Job(
+        if kind in self.backends:  # pretraining has no backend choice: it runs on PyTorch
+            overrides["backend"] = self.backends[kind].value()
+        job = Job(
             kind=kind,
             data_file=data_file,
             output_dir=out,
@@ -768,29 +552,34 @@ class MainWindow(QMainWindow):
             data_files=data_files,
             synthetic=synthetic,
         )
+        if not self.runner.start(job):
+            return
         self._save_session()
         self._n_epochs = None
+        self._cleared_for_job = False
+        scans = data_file.name + (f" + {len(data_files) - 1} more" if len(data_files) > 1 else "")
         if kind in ("train", "pretrain"):
-            self.training_views.loss.clear_history()
+            # the previous curve stays until this run's first step: a failed start keeps it
+            self.training_views.images.mark_stale("previous run")
             self.tabs.setCurrentWidget(self.training_views)
-        self.run_panel.start(kind)
+        else:
+            self.results_view.images.mark_stale("previous reconstruction")
+        self.run_panel.start(kind, f"{scans} → {out.name}")
         if len(data_files) > 1:
             self.log_pane.append_line("INFO", f"Training on {len(data_files)} scans: "
                                       + ", ".join(p.name for p in data_files))
         if kind == "pretrain":
             self.log_pane.append_line("INFO", f"Pretraining through the probe of {data_file.name}; synthetic "
                                       f"settings {synthetic}")
-        self.log_pane.append_line("INFO", f"Starting {kind} → {out} with overrides {self.job.overrides}")
+        self.log_pane.append_line("INFO", f"Starting {kind} → {out} with overrides {job.overrides}")
         self._update_actions()
-        self.status_message.setText(f"{JOB_TITLES.get(kind, kind)} running…")
-        self._job_requested.emit(self.job)
+        self.status_message.setText(f"{JOB_TITLES.get(kind, kind)} running on {scans}…")
 
     @Slot()
     def cancel_run(self) -> None:
         """Ask the engine to stop; it finishes the current batch and keeps the last good model."""
-        if self.job is None:
+        if not self.runner.cancel():
             return
-        self.job.cancel.cancel()
         self.run_panel.cancelling()
         self.run_actions["cancel"].setEnabled(False)
         self.log_pane.append_line("WARNING", "Cancel requested")
@@ -813,13 +602,22 @@ class MainWindow(QMainWindow):
             self._n_epochs = getattr(cfg, "nepochs", None)
         self.payload_ready.emit(kind, payload)
 
+    def _clear_for_new_run(self) -> None:
+        """At a training run's first step: the old loss curve goes (not at Train, so a run that
+        fails before it starts leaves the previous curve on screen)."""
+        if not self._cleared_for_job and self.job is not None and self.job.kind in ("train", "pretrain"):
+            self._cleared_for_job = True
+            self.training_views.loss.clear_history()
+
     @Slot(object)
     def _on_step(self, step: StepProgress) -> None:
         if self.job is not None:
+            self._clear_for_new_run()
             self.run_panel.show_step(self.job.kind, step, self._n_epochs)
 
     @Slot(object)
     def _on_epoch(self, epoch: EpochEnd) -> None:
+        self._clear_for_new_run()
         self._n_epochs = epoch.n_epochs
         self.training_views.loss.add_epoch(epoch.epoch, epoch.train_loss, epoch.val_loss)
         val = "—" if epoch.val_loss is None else f"{epoch.val_loss:.4g}"
@@ -841,37 +639,45 @@ class MainWindow(QMainWindow):
         preview, self._pending_preview = self._pending_preview, None
         if preview is None:
             return
-        self.training_views.images.set_images(preview.amplitude, preview.phase, f"epoch {preview.epoch}")
+        self.training_views.images.set_images(preview.amplitude, preview.phase, f"epoch {preview.epoch}",
+                                              keep_view=True)  # the user's zoom survives each epoch
         self.training_views.preview_epoch = preview.epoch
         self.preview_shown.emit(int(preview.epoch))
 
     def _end_job(self, text: str) -> None:
-        self.job = None
+        self.runner.job = None
         if self._pending_preview is not None:
             self._preview_timer.stop()
             self._draw_preview()
         self.run_panel.finish(text, ok=text.startswith("Finished"))
         self._update_actions()
+        if self._close_when_idle:  # the user chose "stop and quit"
+            QTimer.singleShot(0, self.close)
+
+    def _epochs_done(self) -> int:
+        return len(self.training_views.loss.train_points)
 
     @Slot(str, object)
     def _on_finished(self, kind: str, result: Any) -> None:
-        if kind == "train":
+        if kind in ("train", "pretrain"):
             history = list(getattr(result, "history", []) or [])
             if history and not self.training_views.loss.train_points:
                 self.training_views.loss.set_history(history)
-            self.set_model_dir(Path(result.output_dir))
-            self._end_job(f"Finished training: {len(history)} epoch(s), model in {result.output_dir}")
-            self.training_finished.emit(result)
-        elif kind == "pretrain":
-            history = list(getattr(result, "history", []) or [])
-            if history and not self.training_views.loss.train_points:
-                self.training_views.loss.set_history(history)
-            self.set_model_dir(Path(result.output_dir))
-            self._end_job(f"Finished pretraining: {len(history)} epoch(s), model in {result.output_dir}")
-            self.offer_starting_model(Path(result.output_dir))
-            self.pretraining_finished.emit(result)
+            out = Path(result.output_dir)
+            run_folders.write_status(out, "completed", epochs_done=len(history), n_epochs=self._n_epochs)
+            self.set_model_dir(out)
+            what = "training" if kind == "train" else "pretraining"
+            self._end_job(f"Finished {what}: {len(history)} epoch(s), model in {out}")
+            if kind == "train":
+                self.training_finished.emit(result)
+            else:
+                self.offer_starting_model(out)
+                self.pretraining_finished.emit(result)
         else:
-            self.results_view.show_result(result.amplitude, result.phase, result.metrics, Path(result.output_dir))
+            self.results_view.show_result(result.amplitude, result.phase, result.metrics, Path(result.output_dir),
+                                          obj=result.object, extras=result_extras(result))
+            if self.model_dir is not None:
+                self.results_view.set_reconstructions(self.model_dir, run_folders.reconstructions(self.model_dir))
             self.tabs.setCurrentWidget(self.results_view)
             self._end_job(f"Finished inference: {result.output_dir}")
             self.inference_finished.emit(result)
@@ -900,10 +706,13 @@ class MainWindow(QMainWindow):
         kept = False
         if kind in ("train", "pretrain") and result is not None and getattr(result, "archive_path", None):
             if Path(result.archive_path).is_file():
-                self.set_model_dir(Path(result.output_dir))
+                out = Path(result.output_dir)
+                run_folders.write_status(out, "cancelled", epochs_done=self._epochs_done(), n_epochs=self._n_epochs)
+                self.set_model_dir(out)
                 kept = True
         if kind == "train":
-            text = "Cancelled training: the last good model was kept"
+            text = "Cancelled training: the last good model was kept (marked as cancelled)" if kept else \
+                "Cancelled training"
         elif kind == "pretrain":
             text = ("Cancelled pretraining: the last good model was kept in "
                     f"{result.output_dir} (Start from → A model folder… uses it)" if kept else "Cancelled pretraining")
@@ -915,6 +724,9 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str, str)
     def _on_failed(self, what: str, message: str, details: str) -> None:
+        job = self.job
+        if job is not None and job.kind in ("train", "pretrain") and self._cleared_for_job:
+            run_folders.write_status(job.output_dir, "failed", message=message)
         self._end_job(f"Failed: {message}")
         self.log_pane.append_line("ERROR", f"{what}: {message}")
         self._show_error(what, message, details)
@@ -936,35 +748,37 @@ class MainWindow(QMainWindow):
 
     # ================================================================ session / shutdown
     def _save_session(self) -> None:
-        s = self.session
-        if self.output_dir is not None:
-            s.output_dir = self.output_dir
-        entries = self.data_panel.train_entries
-        if entries and all(e.summary is not None for e in entries):  # never remember a refused file
-            s.data_file = Path(entries[0].path)
-            s.data_files = [Path(e.path) for e in entries]
-        validation = self.data_panel.validation_entry
-        s.validation_file = Path(validation.path) if validation is not None and validation.summary is not None else None
-        if isinstance(self.train_form, OverridesForm):
-            s.set_overrides("training", self.train_form.texts())
-        if isinstance(self.pretrain_dialog, PretrainDialog):
-            s.set_overrides("pretraining", self.pretrain_dialog.form.texts())
-        if isinstance(self.infer_form, OverridesForm):
-            s.set_overrides("inference", self.infer_form.texts())
-        s.set_geometry(bytes(self.saveGeometry()))
-        s.sync()
+        save_session(self)
 
     def shutdown(self, timeout_ms: int = 60_000) -> None:
         """Stop a running job (cancel), then both threads; safe to call twice."""
-        if self.job is not None:
-            self.job.cancel.cancel()
-        for thread in (self.engine_thread, self.io_thread):
-            if thread.isRunning():
-                thread.quit()
-                thread.wait(timeout_ms)
+        self._shut_down = True
+        self.runner.shutdown(timeout_ms)
+        if self.io_thread.isRunning():
+            self.io_thread.quit()
+            self.io_thread.wait(timeout_ms)
         self.log_pane.detach()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Quit (Ctrl+Q, the window's ✕): while a run is going, ask first; "stop" cancels it,
+        marks its folder as cancelled, and closes when the engine has stopped."""
+        if self.job is not None and not self._shut_down:
+            event.ignore()
+            if self._close_when_idle:
+                return  # already stopping
+            kind = self.job.kind
+            title = JOB_TITLES.get(kind, kind)
+            keep = "stop and keep the current model" if kind in ("train", "pretrain") else "stop it"
+            self.pending_question = dialogs.ask_yes_no(
+                self, f"{title} is running", f"{title} is running — {keep}, or keep running?",
+                "Stopping finishes the current batch, keeps the model of that moment, marks the run folder as "
+                "cancelled and then quits." if kind != "infer" else "Stopping discards this reconstruction and quits.",
+                self._stop_and_quit, "Stop and quit", "Keep running", default_yes=False)
+            return
         self._save_session()
         self.shutdown()
         super().closeEvent(event)
+
+    def _stop_and_quit(self) -> None:
+        self._close_when_idle = True
+        self.cancel_run()

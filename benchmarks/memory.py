@@ -27,7 +27,7 @@ import numpy as np
 
 from .common import loadavg, log, run_child
 
-MODES = ("train_load", "train_stream", "train_stream_prep", "infer_current", "infer_stream")
+MODES = ("train_load", "train_stream", "train_stream_prep", "infer_current", "infer_stream", "refine_stream")
 
 
 def _status_kib(field: str) -> int:
@@ -82,6 +82,7 @@ def child(mode: str, path: str, cache_dir: str) -> dict:
     sampler.start()
     t0 = time.perf_counter()
     stream = "stream" in mode
+    extra: dict = {}
     scan = open_scan_streaming(path, cache_dir=cache_dir) if stream else load_scan(path)
     t_load = time.perf_counter() - t0
     grouped = _groups(scan)
@@ -109,6 +110,18 @@ def child(mode: str, path: str, cache_dir: str) -> dict:
         from .streaming import StandInModel
 
         predict_and_stitch(StandInModel(), grouped, "cpu", 64, probe=scan.probe, weighting="probe", arch=None)
+    elif mode == "refine_stream":
+        # one refinement pass over every pattern of a memory-mapped scan (object, probe and positions)
+        from ptycho_engine.inference.refine import refine_object
+        from ptycho_engine.stitching import canvas_frame
+
+        positions = np.stack([np.asarray(scan.xcoords), np.asarray(scan.ycoords)], axis=1)
+        ox, oy, H, W = canvas_frame(positions, scan.N)
+        t_refine = time.perf_counter()
+        refine_object(np.full((H, W), 0.5, np.complex64), ox, oy, scan.diffraction, np.arange(scan.n_patterns),
+                      positions, scan.probe, epochs=1, refine_probe=True, refine_positions=False)
+        extra["refine_pass_s"] = round(time.perf_counter() - t_refine, 2)
+        extra["refine_s_per_pass_per_1e4"] = round(extra["refine_pass_s"] * 1e4 / scan.n_patterns, 2)
     else:
         raise ValueError(mode)
     elapsed = time.perf_counter() - t0
@@ -116,14 +129,14 @@ def child(mode: str, path: str, cache_dir: str) -> dict:
     return {"mode": mode, "n_patterns": scan.n_patterns, "seconds": round(elapsed, 2), "load_s": round(t_load, 2),
             "ru_maxrss_mib": round(_peak_rss_kib() / 1024, 1),
             "peak_rss_anon_mib": round(peak_anon / 1024, 1), "rss_anon_at_start_mib": round(base_anon / 1024, 1),
-            "diffraction_mib": round(scan.diffraction.nbytes / 2**20, 1), "load1": loadavg()[0]}
+            "diffraction_mib": round(scan.diffraction.nbytes / 2**20, 1), "load1": loadavg()[0], **extra}
 
 
 def run(quick: bool, data_dir: Path) -> dict:
     from .datasets import write_synthetic_npz
 
     sizes = [2_000, 10_000] if quick else [10_000, 30_000, 100_000]
-    modes = ["train_load", "train_stream", "infer_current", "infer_stream"]
+    modes = ["train_load", "train_stream", "infer_current", "infer_stream", "refine_stream"]
     if not quick:
         modes.insert(2, "train_stream_prep")
     rows = []

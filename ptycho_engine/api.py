@@ -27,10 +27,16 @@ __all__ = [
     "create_pretraining_payload",
     "create_training_payload",
     "cuda_available",
+    "tensorflow_available",
     "demo_dataset_path",
     "demo_preset_path",
     "read_settings_file",
     "demo_test_dataset_path",
+    "export_model",
+    "convert_hdf5",
+    "export_ptychodus",
+    "resolve_scan_path",
+    "predict_patches",
     "inference_fields",
     "infer",
     "load_run",
@@ -73,10 +79,70 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
 
 
 def load_scan(path: str | Path) -> "ScanData":
-    """Load and validate a scan (arrays included); raises DataContractError / FileNotFoundError."""
-    from .data.contract import load_scan as _load
+    """Load and validate a scan (arrays included); raises DataContractError / FileNotFoundError.
 
-    return _load(Path(path))
+    ``path``: an NPZ, a ptychodus folder (or its product-in.h5 / diffraction.h5), or a ptychodus
+    product .h5 with raw_data; non-NPZ sources are converted once into the scan cache (see
+    :mod:`ptycho_engine.io.scan_sources`); ``summary().source_format`` / ``source_path`` say so.
+    """
+    from .data.contract import load_scan as _load
+    from .io.scan_sources import resolve_scan
+
+    resolved = resolve_scan(Path(path))
+    scan = _load(resolved)
+    source = scan.metadata.get("source") if resolved != Path(path) else None
+    if isinstance(source, dict):
+        scan.warnings.extend(str(n) for n in source.get("notes") or [] if str(n) not in scan.warnings)
+    return scan
+
+
+def resolve_scan_path(path: str | Path) -> Path:
+    """The contract NPZ standing for a scan in any supported format (itself for an NPZ or a folder
+    of NPZ files; the scan-cache entry, converted now if needed, otherwise)."""
+    from .io.scan_sources import resolve_scan
+
+    return resolve_scan(Path(path))
+
+
+def _resolve_many(items: Any) -> Any:
+    if isinstance(items, (str, os.PathLike)):
+        return resolve_scan_path(items)
+    return [resolve_scan_path(p) for p in items]
+
+
+def _resolve_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = dict(overrides or {})
+    for key in ("validation_data_file", "test_data_file"):
+        if out.get(key):
+            out[key] = resolve_scan_path(out[key])
+    return out
+
+
+def convert_hdf5(stack: str | Path, output: str | Path, positions: str, **options: Any) -> Path:
+    """Convert a beamline HDF5 diffraction stack into a contract NPZ ``output`` (read chunk by chunk).
+
+    ``positions``: ``FILE:/dataset`` (an (n, 2) [x, y] dataset, or ``FILE:/x,/y``), ``:/dataset`` in the
+    stack's own file, an .npy / .npz / text file. ``options``: the fields of
+    :class:`ptycho_engine.io.hdf5_stack.StackOptions` (data_path, positions_unit, probe, crop, center,
+    bad_pixels, saturation, geometry). Raises DataContractError naming file, key, expected, found.
+    """
+    from .io.hdf5_stack import StackOptions, convert_hdf5_stack
+
+    _, notes = convert_hdf5_stack(Path(stack), Path(output), StackOptions(positions=positions, **options))
+    import warnings
+
+    from .data.errors import DataContractWarning
+
+    for note in notes:
+        warnings.warn(f"{stack}: {note}", DataContractWarning, stacklevel=2)
+    return Path(output)
+
+
+def export_ptychodus(scan_path: str | Path, folder: str | Path, name: str | None = None) -> Path:
+    """Write a scan (any supported format) as a ptychodus batch folder (diffraction.h5 + product-in.h5)."""
+    from .io.ptychodus_batch import export_batch_folder
+
+    return export_batch_folder(load_scan(scan_path), Path(folder), name=name)
 
 
 def training_fields() -> list["FieldSpec"]:
@@ -115,9 +181,8 @@ def create_training_payload(
     """
     from .config.factory import create_training_payload as _create
 
-    data = Path(train_data_file) if isinstance(train_data_file, (str, os.PathLike)) else [
-        Path(p) for p in train_data_file]
-    return _create(data, output_dir, dict(overrides or {}), execution_config,
+    data = _resolve_many(train_data_file)  # ptychodus folders / product files -> their cached contract NPZ
+    return _create(data, output_dir, _resolve_overrides(overrides), execution_config,
                    cli_defaults=dict(cli_defaults or {}))
 
 
@@ -134,7 +199,7 @@ def create_pretraining_payload(
     (see :func:`pretraining_fields`)."""
     from .config.synthetic import create_pretraining_payload as _create
 
-    return _create(Path(probe_from), output_dir, dict(overrides or {}), dict(synthetic or {}),
+    return _create(resolve_scan_path(probe_from), output_dir, _resolve_overrides(overrides), dict(synthetic or {}),
                    execution_config, cli_defaults=dict(cli_defaults or {}))
 
 
@@ -149,8 +214,8 @@ def create_inference_payload(
     """Resolve an inference configuration; geometry comes from the model archive."""
     from .config.factory import create_inference_payload as _create
 
-    return _create(Path(model_path), Path(test_data_file), output_dir, dict(overrides or {}), execution_config,
-                   cli_defaults=dict(cli_defaults or {}))
+    return _create(Path(model_path), resolve_scan_path(test_data_file), output_dir, dict(overrides or {}),
+                   execution_config, cli_defaults=dict(cli_defaults or {}))
 
 
 def train(
@@ -187,6 +252,27 @@ def infer(
     return run_inference(payload, on_event=on_event, cancel=cancel)
 
 
+def predict_patches(model_dir: str | Path | Any, amplitudes: Any, **kwargs: Any) -> Any:
+    """Complex object patches for diffraction amplitudes (B, N, N) or groups (B, C, N, N), same shape.
+
+    ``model_dir``: a model directory, a ``wts.h5.zip`` (ours or a PtychoPINN archive) or a loaded
+    model; the amplitudes are what the model's diffraction -> object network takes (no position
+    offsets). See :func:`ptycho_engine.inference.patch_predictor.predict_patches`.
+    """
+    from .inference.patch_predictor import predict_patches as _predict
+
+    return _predict(model_dir, amplitudes, **kwargs)
+
+
+def export_model(model_dir: str | Path, output: str | Path, format: str = "ptychopinn") -> Path:
+    """Write the model of ``model_dir`` in another implementation's archive format; returns the file."""
+    from .io.reference_export import export_ptychopinn
+
+    if format != "ptychopinn":
+        raise ValueError(f"export format: expected 'ptychopinn', got {format!r}")
+    return export_ptychopinn(model_dir, output)
+
+
 def warm_up() -> None:
     """Import the engine's heavy modules now.
 
@@ -207,3 +293,13 @@ def cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def tensorflow_available() -> tuple[bool, str]:
+    """(True, "") when ``backend = 'tensorflow'`` can run here, else (False, how to install it).
+
+    Cheap (nothing imported): a window may call it at start-up to grey out the backend choice.
+    """
+    from .tf_backend import available
+
+    return available()

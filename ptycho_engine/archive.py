@@ -33,6 +33,8 @@ WEIGHTS_SLACK_BYTES = 32 << 20
 MAX_EXTRA_BYTES = 16 << 20
 #: the weights of the largest architecture the schema allows stay far below this
 MAX_WEIGHTS_BYTES = 4 << 30
+#: engines an archive may come from (manifest "backend"); both store the same tensor layout
+ARCHIVE_BACKENDS = ("pytorch", "tensorflow")
 
 
 class ArchiveError(ValueError):
@@ -62,19 +64,23 @@ def _engine_version() -> str:
 
 
 def save_archive(path: str | Path, model: Any, config: Mapping[str, Any], params: Mapping[str, Any] | None = None,
-                 extras: Mapping[str, Any] | None = None) -> Path:
+                 extras: Mapping[str, Any] | None = None, backend: str = "pytorch") -> Path:
     """Write ``model`` (a PtychoPINN) and its resolved config to ``path`` atomically; returns the path.
 
     ``config`` must be {"model": {...}, "training": {...}} of plain JSON values; ``extras`` are
-    additional arrays/scalars stored under ``extras/`` in weights.h5.
+    additional arrays/scalars stored under ``extras/`` in weights.h5. ``backend`` records which
+    engine trained the weights (one of ``ARCHIVE_BACKENDS``); the tensors are always in the
+    canonical PyTorch state-dict layout, so either backend loads any archive.
     """
+    if backend not in ARCHIVE_BACKENDS:
+        raise ValueError(f"save_archive: backend must be one of {list(ARCHIVE_BACKENDS)}, got {backend!r}")
     import h5py
     from .io.atomic import atomic_writer, to_jsonable
 
     if "model" not in config:
         raise ValueError("save_archive: config needs a 'model' section")
     cfg = {"model": dict(config["model"]), "training": dict(config.get("training", {}))}
-    manifest = {"format_version": FORMAT_VERSION, "engine_version": _engine_version(), "backend": "pytorch",
+    manifest = {"format_version": FORMAT_VERSION, "engine_version": _engine_version(), "backend": backend,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "architecture": getattr(model, "arch", {})}
     bad = [k for k, t in model.state_dict().items()
@@ -179,8 +185,9 @@ def _check_manifest(manifest: dict[str, Any], path: Path) -> None:
                            f"({FORMAT_VERSION}); upgrade Ptycho Studio to load it")
     if version < 1:
         raise ArchiveError(f"{path}: invalid archive format_version {version}")
-    if manifest.get("backend", "pytorch") != "pytorch":
-        raise ArchiveError(f"{path}: archive backend {manifest.get('backend')!r} is not 'pytorch'")
+    if manifest.get("backend", "pytorch") not in ARCHIVE_BACKENDS:
+        raise ArchiveError(f"{path}: archive backend {manifest.get('backend')!r} is not one of "
+                           f"{list(ARCHIVE_BACKENDS)}")
     arch = manifest.get("architecture", {})
     if not isinstance(arch, dict):
         raise ArchiveError(f"{path}: manifest.json key 'architecture': expected an object, found "
@@ -223,9 +230,18 @@ def _check_config(cfg: dict[str, Any], path: Path) -> dict[str, Any]:
     return cfg
 
 
+def _reference_reader(p: Path) -> Any:
+    """The PtychoPINN-archive reader when ``p`` is in the reference's layout (manifest.dill), else None."""
+    from .io import reference_archive
+
+    return reference_archive if p.is_file() and reference_archive.is_reference_archive(p) else None
+
+
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """The archive's manifest (format and engine version, backend, creation time), checked."""
     p = Path(path)
+    if (ref := _reference_reader(p)) is not None:  # a PtychoPINN (TensorFlow) archive
+        return ref.reference_manifest(p)
     with _open_zip(p) as zf:
         manifest = _read_json_member(zf, "manifest.json", p)
     _check_manifest(manifest, p)
@@ -235,6 +251,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 def read_archive_config(path: str | Path) -> dict[str, Any]:
     """{"model": {...}, "training": {...}} from the archive (reads manifest + config.json only)."""
     p = Path(path)
+    if (ref := _reference_reader(p)) is not None:  # a PtychoPINN (TensorFlow) archive
+        return ref.reference_config(p)
     with _open_zip(p) as zf:
         _check_manifest(_read_json_member(zf, "manifest.json", p), p)
         cfg = _check_config(_read_json_member(zf, "config.json", p), p)
@@ -256,6 +274,8 @@ def load_archive(path: str | Path, device: str | Any = "cpu") -> LoadedModel:
     from .model.pinn import PtychoPINN
 
     p = Path(path)
+    if (ref := _reference_reader(p)) is not None:  # a PtychoPINN (TensorFlow) archive
+        return ref.load_reference_archive(p, device=device)
     with _open_zip(p) as zf:
         manifest = _read_json_member(zf, "manifest.json", p)
         _check_manifest(manifest, p)

@@ -40,6 +40,7 @@ examples:
       --config my_settings.toml
   ptycho-engine infer --model runs/lines --test-data other_scan.npz --output-dir runs/lines-recon
   ptycho-engine inspect scan.npz          (also a wts.h5.zip or a run directory)
+  ptycho-engine export --format ptychopinn runs/lines runs/lines-ptychopinn
 """
 
 
@@ -289,6 +290,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .tf_backend.archive_convert import convert_archive
+
+    path = convert_archive(args.model, args.output, args.to, keras_weights=args.keras_weights)
+    print(f"wrote {path} (backend {args.to})")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .config.overrides import inference_override_fields, training_override_fields
 
@@ -301,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show debug log lines, and Python warnings with their source lines")
     parser.add_argument("--version", action=VersionAction,
                         help="print the versions of this package, torch, Lightning, TensorFlow and CUDA, then exit")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{simulate,train,pretrain,infer,inspect}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{simulate,train,pretrain,infer,inspect,convert-hdf5,export,convert}")
 
     sim = sub.add_parser("simulate", help="write a simulated scan (contract NPZ with ground truth)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -321,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--train-data", "--train_data_file", dest="train_data", required=True, action="append",
                        metavar="NPZ_OR_FOLDER",
-                       help="training scan (NPZ); repeat for several scans, or give a folder (all *.npz in it)")
+                       help="training scan (NPZ, ptychodus folder or product .h5 with raw_data); repeat for several "
+                            "scans, or give a folder (all *.npz in it)")
     train.add_argument("--test-data", "--test_data_file", dest="test_data", default=None, help="optional held-out scan (NPZ)")
     _add_val_flag(train)
     train.add_argument("--output-dir", "--output_dir", dest="output_dir", required=True, help="run directory to write")
@@ -351,9 +361,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_schema_flags(infer, inference_override_fields(), common_skip)
     infer.set_defaults(func=cmd_infer)
 
-    insp = sub.add_parser("inspect", help="describe a scan NPZ, a wts.h5.zip or a run directory")
+    insp = sub.add_parser("inspect", help="describe a scan (NPZ, ptychodus folder or product .h5), a wts.h5.zip "
+                          "or a run directory")
     insp.add_argument("target", help="file or directory")
     insp.set_defaults(func=cmd_inspect)
+
+    conv = sub.add_parser("convert", help="rewrite a model archive for the other backend (pytorch <-> tensorflow)")
+    conv.add_argument("--model", "--model_path", dest="model", required=True, help="run directory or wts.h5.zip")
+    conv.add_argument("--to", required=True, choices=["pytorch", "tensorflow"], help="backend to record")
+    conv.add_argument("--output", "-o", required=True, help="archive to write (a folder gets wts.h5.zip)")
+    conv.add_argument("--keras-weights", default=None, metavar="FILE.weights.h5",
+                      help="also write the Keras network weights (needs TensorFlow)")
+    conv.set_defaults(func=cmd_convert)
+
+    from .io.convert_cli import add_convert_parser
+
+    add_convert_parser(sub)
+    from .io.export_cli import add_export_parser
+
+    add_export_parser(sub)
     return parser
 
 

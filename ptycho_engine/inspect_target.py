@@ -9,7 +9,9 @@ from .runs import ARCHIVE_NAME, load_run
 
 def describe(target: Path) -> str:
     """Describe whatever ``target`` is; raises FileNotFoundError / DataContractError / ArchiveError."""
-    if target.is_dir():
+    from .io.ptychodus_batch import is_batch_folder
+
+    if target.is_dir() and not is_batch_folder(target):
         return describe_run(target)
     if not target.exists():
         raise FileNotFoundError(f"No such file or directory: {target}")
@@ -19,7 +21,7 @@ def describe(target: Path) -> str:
 
 
 def describe_scan(path: Path) -> str:
-    from .data.contract import load_scan
+    from .api import load_scan  # any supported format (ptychodus folders and products via the scan cache)
 
     summary = load_scan(path).summary()
     lines = [
@@ -32,6 +34,12 @@ def describe_scan(path: Path) -> str:
         f"  nphotons: {summary.nphotons if summary.nphotons is not None else 'not recorded'}"
         + (f" (from {summary.nphotons_source})" if summary.nphotons_source else ""),
     ]
+    if summary.source_format not in (None, "npz"):
+        lines.insert(1, f"  format: {summary.source_format} (converted once into {summary.path})")
+    if summary.geometry:
+        lines.append("  geometry: " + ", ".join(f"{k} {v:.6g}" for k, v in summary.geometry.items()))
+    if summary.n_bad_pixels:
+        lines.append(f"  bad pixels: {summary.n_bad_pixels} masked")
     lines += [f"  warning: {w}" for w in summary.warnings]
     return "\n".join(lines)
 

@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
 
 from .elided_label import ElidedLabel
 
-NPZ_FILTER = "Ptychography scan (*.npz);;All files (*)"
+#: NPZ scans, ptychodus product files (with raw_data) and either file of a ptychodus batch folder
+#: (diffraction.h5 / product-in.h5: the folder is the scan); a folder path can also be typed
+SCAN_FILTER = "Ptychography scan (*.npz *.h5 *.hdf5);;NPZ scan (*.npz);;ptychodus / HDF5 (*.h5 *.hdf5);;All files (*)"
 ERROR_COLOUR = "#c62828"
 OK_COLOUR = "#1b6e20"
 LIST_MAX_HEIGHT = 130  # about five scans; more scroll
@@ -342,19 +344,19 @@ class DataPanel(QGroupBox):
 
     @Slot()
     def browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open scan", self._start_dir(), NPZ_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open scan", self._start_dir(), SCAN_FILTER)
         if path:
             self.choose(path)
 
     @Slot()
     def browse_add(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add scans to train on", self._start_dir(), NPZ_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add scans to train on", self._start_dir(), SCAN_FILTER)
         if paths:
             self.files_added.emit(list(paths))
 
     @Slot()
     def browse_validation(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Validation scan", self._start_dir(), NPZ_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Validation scan", self._start_dir(), SCAN_FILTER)
         if path:
             self.validation_chosen.emit(path)
 

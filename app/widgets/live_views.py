@@ -7,10 +7,10 @@ from typing import Any, Iterable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
-from ..plotting import AMPLITUDE_CMAP, PHASE_CMAP, configure_pyqtgraph
-from .image_panel import ImagePanel
+from ..plotting import configure_pyqtgraph
+from .amp_phase import AmpPhaseViews
 
 
 class LossPlot(pg.PlotWidget):
@@ -66,12 +66,45 @@ class LossPlot(pg.PlotWidget):
             axis.setTicks([[(e, f"{e:g}") for e in epochs], []])
         else:
             axis.setTicks(None)
+        values = [p[1] for p in self.train_points + self.val_points]
+        left = self.getAxis("left")
+        if values:
+            lo, hi = log_range(min(values), max(values))
+            left.setTicks([[(math.log10(v), f"{v:.3g}") for v in loss_ticks(lo, hi)], []])
+            self.setYRange(math.log10(lo), math.log10(hi), padding=0)
+            if epochs:
+                span = max(epochs[-1] - epochs[0], 1)
+                self.setXRange(epochs[0] - 0.05 * span - 0.3, epochs[-1] + 0.05 * span + 0.3, padding=0)
+        else:
+            left.setTicks(None)
+            self.enableAutoRange()
         for curve, points in ((self.train_curve, self.train_points), (self.val_curve, self.val_points)):
             if points:
                 x, y = zip(*points)
                 curve.setData(np.asarray(x, float), np.asarray(y, float))
             else:
                 curve.setData([], [])
+
+
+def log_range(lo: float, hi: float) -> tuple[float, float]:
+    """A y range around [lo, hi] on a log axis: at least a factor 2 tall, a little margin."""
+    lo_l, hi_l = math.log10(lo), math.log10(hi)
+    mid, half = (lo_l + hi_l) / 2, max((hi_l - lo_l) / 2 * 1.1, 0.16)
+    return 10 ** (mid - half), 10 ** (mid + half)
+
+
+def loss_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
+    """Labelled ticks inside [lo, hi]: 1-2-5 steps per decade, finer (1..9) when that gives too
+    few, and never more than ``most`` (the log axis alone leaves a narrow range unlabelled)."""
+    k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for mantissas in ((1.0,), (1.0, 2.0, 5.0), tuple(float(m) for m in range(1, 10))):
+        ticks = [m * 10.0**k for k in range(k0, k1 + 1) for m in mantissas if lo <= m * 10.0**k <= hi]
+        if len(ticks) >= 3:
+            break
+    if len(ticks) < 2:  # a very narrow range: label its ends and middle
+        ticks = [lo * (hi / lo) ** f for f in (0.1, 0.5, 0.9)]
+    step = max(1, math.ceil(len(ticks) / most))
+    return ticks[::step]
 
 
 def _plottable(value: Any) -> bool:
@@ -81,29 +114,6 @@ def _plottable(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return math.isfinite(v) and v > 0
-
-
-class AmpPhaseViews(QWidget):
-    """Amplitude (sequential colormap) beside phase (cyclic colormap, fixed ±π)."""
-
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.title = title
-        self.amplitude = ImagePanel(f"{title} amplitude", AMPLITUDE_CMAP)
-        self.phase = ImagePanel(f"{title} phase (rad)", PHASE_CMAP, levels=(-math.pi, math.pi))
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.amplitude)
-        layout.addWidget(self.phase)
-
-    def set_images(
-        self, amplitude: np.ndarray | None, phase: np.ndarray | None, note: str = ""
-    ) -> None:
-        suffix = f" — {note}" if note else ""
-        self.amplitude.set_title(f"{self.title} amplitude{suffix}")
-        self.phase.set_title(f"{self.title} phase (rad){suffix}")
-        self.amplitude.set_image(amplitude)
-        self.phase.set_image(phase)
 
 
 class TrainingViews(QWidget):

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QSpinBo
 
 from ..plotting import INTENSITY_CMAP, PHASE_CMAP, configure_pyqtgraph
 from ..scan_preview import ScanPreview
-from .image_panel import ImagePanel
+from .image_panel import ImagePanel, label_axes
 
 
 class ScanViews(QWidget):
@@ -19,17 +19,18 @@ class ScanViews(QWidget):
         configure_pyqtgraph()
         super().__init__(parent)
         self.diffraction = ImagePanel("Diffraction pattern (log₁₀ intensity)", INTENSITY_CMAP)
-        self.probe_amp = ImagePanel("Probe amplitude", "viridis")
-        self.probe_phase = ImagePanel("Probe phase (rad)", PHASE_CMAP, levels=(-np.pi, np.pi))
+        self.probe_amp = ImagePanel("Probe amplitude", "viridis", physical=True)
+        self.probe_phase = ImagePanel("Probe phase (rad)", PHASE_CMAP, levels=(-np.pi, np.pi), physical=True)
         self.positions = pg.PlotWidget(title="Scan positions")
         self.positions.setMinimumSize(160, 140)
         self.positions.setAspectLocked(True)
         self.positions.invertY(True)
-        self.positions.setLabel("bottom", "x (px)")
-        self.positions.setLabel("left", "y (px)")
+        label_axes(self.positions.getPlotItem(), None)
         self.positions.showGrid(x=True, y=True, alpha=0.2)
         self.scatter = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkBrush(30, 100, 200, 180))
+        self.scatter.sigClicked.connect(self._point_clicked)
         self.positions.addItem(self.scatter)
+        self.positions.setToolTip("Click a scan position to show its diffraction pattern")
         self.marker = pg.ScatterPlotItem(size=11, pen=pg.mkPen("r", width=2), brush=None)
         self.positions.addItem(self.marker)
 
@@ -44,6 +45,8 @@ class ScanViews(QWidget):
         slider_row.addWidget(QLabel("Pattern"))
         slider_row.addWidget(self.slider, 1)
         slider_row.addWidget(self.index_box)
+        self.pattern_note = QLabel("")  # where the shown pattern was measured
+        slider_row.addWidget(self.pattern_note)
 
         grid = QGridLayout(self)
         grid.setContentsMargins(4, 4, 4, 4)
@@ -55,6 +58,13 @@ class ScanViews(QWidget):
         grid.setRowStretch(0, 1)
         grid.setRowStretch(2, 1)
         self.preview: ScanPreview | None = None
+
+    def set_pixel_size(self, size_m: float | None) -> None:
+        """Probe and positions on the object grid: axes in nm / µm when the scan says how big
+        its pixels are (the diffraction pattern is in detector pixels and stays unlabelled)."""
+        for panel in (self.probe_amp, self.probe_phase):
+            panel.set_pixel_size(size_m)
+        label_axes(self.positions.getPlotItem(), size_m)
 
     def set_preview(self, preview: ScanPreview | None) -> None:
         self.preview = preview
@@ -87,4 +97,23 @@ class ScanViews(QWidget):
         floor = max(float(intensity.max()) * 1e-6, 1e-12)  # 6 decades, whatever the scale
         self.diffraction.set_image(np.log10(intensity + floor))
         if index < self.preview.xcoords.size:
-            self.marker.setData([self.preview.xcoords[index]], [self.preview.ycoords[index]])
+            x, y = self.preview.xcoords[index], self.preview.ycoords[index]
+            self.marker.setData([x], [y])
+            self.pattern_note.setText(f"at x {x:.1f}, y {y:.1f} px")
+
+    def _point_clicked(self, _item: pg.ScatterPlotItem, points, _event=None) -> None:
+        """A click on a scan position shows the pattern measured there (the nearest point hit)."""
+        if self.preview is None or len(points) == 0:
+            return
+        self.select_pattern(int(points[0].index()))
+
+    def select_pattern(self, index: int) -> bool:
+        """Show pattern ``index``; False (and a note) when it is beyond the previewed patterns."""
+        if self.preview is None:
+            return False
+        n = self.preview.diffraction.shape[0]
+        if not 0 <= index < n:
+            self.pattern_note.setText(f"pattern {index} is not previewed (the first {n} are)")
+            return False
+        self.slider.setValue(index)
+        return True

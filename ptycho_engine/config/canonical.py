@@ -9,7 +9,8 @@ Deliberate differences from the reference:
 - ``n_groups`` defaults to None meaning "one group per scan position" instead of a hidden 512;
   the training factory still requires it explicitly (the seed's contract).
 - ``batch_size`` needs only to be >= 1 (the power-of-two validator was too strict).
-- ``backend`` is always 'pytorch' (there is no TensorFlow engine here).
+- ``backend``: 'pytorch' (default) or 'tensorflow' (the optional Keras 3 / TF 2 engine,
+  ``ptycho_engine.tf_backend``; needs the ``tf`` extra).
 - Additions: ``validation_fraction``, ``seed`` (training), ``stitch_weighting`` and ``refine_epochs``
   (inference).
 """
@@ -59,7 +60,7 @@ AMP_ACTIVATIONS = ("sigmoid", "swish", "softplus", "relu")
 TORCH_LOSS_MODES = ("poisson", "mae")
 SCHEDULERS = ("Default", "Exponential", "ReduceLROnPlateau", "CosineAnnealing")
 STITCH_WEIGHTINGS = ("probe", "uniform")
-BACKENDS = ("pytorch",)
+BACKENDS = ("pytorch", "tensorflow")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -222,7 +223,7 @@ class TrainingConfig:
     sequential_sampling: bool = param(False, group="data",
                                       help="take groups in scan order instead of at random")
     backend: str = param("pytorch", group="training", choices=BACKENDS, gui=False,
-                         help="engine backend (always 'pytorch' here)")
+                         help="engine that trains: 'pytorch', or 'tensorflow' (Keras 3; the tf extra)")
     torch_loss_mode: str = param(DEFAULT_TORCH_LOSS_MODE, group="training", choices=TORCH_LOSS_MODES,
                                  help="data loss: Poisson likelihood or amplitude MAE")
     validation_fraction: float = param(0.1, group="training", bounds=(0.0, 0.5),
@@ -282,12 +283,25 @@ class InferenceConfig:
     output_dir: Path = param(DEFAULT_INFERENCE_OUTPUT_DIR, group="inference", gui=False,
                              help="directory for the reconstruction, images and metrics")
     backend: str = param("pytorch", group="inference", choices=BACKENDS, gui=False,
-                         help="engine backend (always 'pytorch' here)")
+                         help="engine that reconstructs: 'pytorch', or 'tensorflow' (Keras 3; the tf extra); "
+                              "a model of either backend runs on either")
     stitch_weighting: str = param(DEFAULT_STITCH_WEIGHTING, group="inference", choices=STITCH_WEIGHTINGS,
                                   help="how overlapping patches are averaged when stitching")
     refine_epochs: int = param(0, group="inference", bounds=(0, 10000),
-                               help="passes of physics refinement of the stitched object against this scan's "
-                                    "patterns (its probe and positions held fixed); 0 = network output only")
+                               help="most passes of physics refinement of the stitched object against this scan's "
+                                    "patterns (it stops earlier once converged); 0 = network output only")
+    refine_tolerance: float = param(1e-3, group="inference", bounds=(0.0, 1.0),
+                                    help="refinement stops when the misfit changed by less than this (relative) "
+                                         "in 2 passes in a row; 0 = always run refine_epochs passes")
+    refine_noise_model: str = param("amplitude", group="inference", choices=("amplitude", "poisson"),
+                                    help="noise model of the refinement update: Gaussian amplitude or Poisson")
+    refine_probe: bool = param(False, group="inference",
+                               help="refine the probe together with the object (from the 2nd pass)")
+    refine_probe_modes: int = param(1, group="inference", bounds=(1, 8),
+                                    help="incoherent probe modes when the probe is refined (1 = coherent)")
+    refine_positions: bool = param(False, group="inference",
+                                   help="refine each scan position (sub-pixel, from the 3rd pass); the mean "
+                                        "shift is held at zero so the scan cannot drift as a whole")
     phase_sync_passes: int = param(5, group="inference", bounds=(0, 100),
                                    help="passes aligning each group's constant phase offset (which no "
                                         "diffraction pattern records) with its neighbours before stitching; 0 = off")

@@ -263,6 +263,10 @@ def _prepare_output_dir(output_dir: Path) -> None:
         raise ConfigError(f"output directory {output_dir} cannot be created or written: {exc}") from exc
 
 
+#: refinement options passed through to the inference config as they are
+REFINE_FIELDS = ("refine_tolerance", "refine_noise_model", "refine_probe", "refine_probe_modes", "refine_positions")
+
+
 def _check_groups(values: dict[str, tuple[Any, str]], facts: _ScanFacts, data_file: Path,
                   notes: dict[str, str], clamp: bool = True) -> None:
     """Group count vs the scan: a group needs C positions; without oversampling there are at most
@@ -347,6 +351,18 @@ def _check_init_model(value: str | None, tf_model: can.ModelConfig) -> str | Non
     return f"weights from {archive}"
 
 
+def _check_backend(backend: str, generator: str | None = None) -> None:
+    """backend 'tensorflow' needs TensorFlow installed (BackendUnavailableError, a ConfigError saying
+    how to install it) and a generator it implements; checked by name only, nothing imported."""
+    if backend != "tensorflow":
+        return
+    from ..tf_backend import check_generator, require
+
+    require()
+    if generator is not None:
+        check_generator(generator)
+
+
 def create_training_payload(
     train_data_file: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str],
@@ -429,11 +445,12 @@ def create_training_payload(
                                     test_data_file=v["test_data_file"], output_dir=output_dir)
     tf_model = bridge.to_model_config(pt_data, pt_model, {k: v[k] for k in MODEL_ONLY_FIELDS})
     canonical_only = {s.name for s in can.specs_of(can.TrainingConfig)} - set(PT_COUNTERPARTS) - {
-        "train_data_file", "train_data_files", "test_data_file", "output_dir", "backend"}
+        "train_data_file", "train_data_files", "test_data_file", "output_dir"}
     bridge_overrides = {name: v[name] for name in canonical_only}
     bridge_overrides["nll_weight"] = v["nll_weight"]  # PT ``nll`` is a bool; keep fractional weights
     bridge_overrides["train_data_files"] = tuple(files)
     tf_training = bridge.to_training_config(tf_model, pt_data, pt_model, pt_training, bridge_overrides)
+    _check_backend(v["backend"], v["generator"])
     init_note = _check_init_model(v["init_model"], tf_model)
     if init_note is not None:
         notes["init_model"] = init_note
@@ -576,7 +593,10 @@ def create_inference_payload(
         {"model_path": archive, "test_data_file": test_data_file, "output_dir": output_dir,
          "n_groups": v["n_groups"], "enable_oversampling": v["enable_oversampling"],
          "neighbor_pool_size": v["neighbor_pool_size"], "debug": v["debug"],
-         "refine_epochs": v["refine_epochs"], "phase_sync_passes": v["phase_sync_passes"]})
+         "refine_epochs": v["refine_epochs"], "phase_sync_passes": v["phase_sync_passes"],
+         **{name: v[name] for name in REFINE_FIELDS},
+         "backend": v["backend"]})
+    _check_backend(v["backend"])
 
     exec_values = {name: v[name] for name in INFERENCE_EXECUTION_FIELDS}
     accelerator = resolve_accelerator(exec_values["accelerator"])

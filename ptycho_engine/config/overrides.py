@@ -85,11 +85,10 @@ NOT_OVERRIDABLE: dict[str, str] = {
                         "not an override",
     "output_dir": "output_dir is the factory's output_dir argument, not an override",
     "model_path": "model_path is the factory's model_path argument, not an override",
-    "backend": "backend is always 'pytorch'",
 }
 
-_TRAINING_EXCLUDE = {"model", "train_data_file", "train_data_files", "output_dir", "backend"}
-_INFERENCE_EXCLUDE = {"model", "model_path", "test_data_file", "output_dir", "backend"}
+_TRAINING_EXCLUDE = {"model", "train_data_file", "train_data_files", "output_dir"}
+_INFERENCE_EXCLUDE = {"model", "model_path", "test_data_file", "output_dir"}
 
 
 @functools.lru_cache(maxsize=None)

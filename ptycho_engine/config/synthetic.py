@@ -104,4 +104,7 @@ def create_pretraining_payload(
     defaults = {"n_groups": n_groups, **dict(cli_defaults or {})}
     training = create_training_payload(Path(probe_from), output_dir, overrides, execution_config,
                                        cli_defaults=defaults)
+    if training.tf_training_config.backend != "pytorch":  # issue 14: the synthetic stream is PyTorch's
+        raise ConfigError("pretraining runs on the PyTorch backend only; pretrain with backend 'pytorch', then "
+                          "train with --backend tensorflow --init-model <the pretrained run>")
     return PretrainingPayload(training=training, synthetic=spec)

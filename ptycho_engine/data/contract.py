@@ -3,7 +3,9 @@
 Keys (see /work/plan/INTERFACES.md): ``diffraction`` (n, N, N) float32 far-field AMPLITUDE
 (legacy alias ``diff3d``), ``probeGuess`` (N, N) complex64, ``xcoords``/``ycoords`` (n,) float64
 in object pixels (x = column, y = row of the patch centre); optional ``objectGuess`` (H, W)
-complex64, ``scan_index`` (n,) int and ``_metadata`` (JSON text in a 0-d unicode array).
+complex64, ``scan_index`` (n,) int, ``bad_pixels`` (N, N) bool (True = a detector pixel to leave
+out; its values are stored as 0) and ``_metadata`` (JSON text in a 0-d unicode array; physical
+geometry under ``_metadata["geometry"]``, see :mod:`.geometry`).
 
 Decisions written down here because the reference left them implicit (DATA-001):
 
@@ -26,9 +28,11 @@ from typing import Any
 import numpy as np
 
 from .errors import DataContractError, DataContractWarning
+from .geometry import geometry_of
 from .metadata import METADATA_KEY, encode_metadata, nphotons_from_metadata, read_metadata, read_metadata_from
 from .npz_io import NpzReader
-from .validation import check_coords, check_diffraction, check_object, check_probe, check_scan_index, is_legacy_hwn
+from .validation import (check_bad_pixels, check_coords, check_diffraction, check_object, check_probe,
+                         check_scan_index, is_legacy_hwn)
 
 __all__ = [
     "DIFFRACTION_KEYS",
@@ -62,6 +66,10 @@ class ScanSummary:
     nphotons_source: str | None  # 'metadata' or None
     warnings: tuple[str, ...] = ()
     object_shape: tuple[int, int] | None = None
+    geometry: dict[str, float] | None = None  # physical geometry (see data.geometry); None = pixels only
+    source_format: str | None = None  # 'npz', 'ptychodus-folder', 'ptychodus-product', 'hdf5-stack'
+    source_path: str | None = None  # the file or folder the scan was converted from (None for NPZ)
+    n_bad_pixels: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -84,6 +92,12 @@ class ScanData:
     scan_index: np.ndarray | None = None  # (n,) int64
     metadata: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    bad_pixels: np.ndarray | None = None  # (N, N) bool, True = detector pixel excluded (stored as 0)
+
+    @property
+    def geometry(self) -> dict[str, float]:
+        """Physical geometry from ``metadata["geometry"]`` ({} when the scan is in pixels only)."""
+        return geometry_of(self.metadata, self.path)
 
     @property
     def N(self) -> int:  # noqa: N802 - the field name everyone uses
@@ -105,6 +119,7 @@ class ScanData:
 
     def summary(self) -> ScanSummary:
         nphotons = self.nphotons
+        source = self.metadata.get("source") if isinstance(self.metadata.get("source"), dict) else {}
         return ScanSummary(
             path=str(self.path) if self.path is not None else None,
             N=self.N,
@@ -117,6 +132,10 @@ class ScanData:
             nphotons_source="metadata" if nphotons is not None else None,
             warnings=tuple(self.warnings),
             object_shape=tuple(int(s) for s in self.object_guess.shape) if self.object_guess is not None else None,
+            geometry=self.geometry or None,
+            source_format=str(source.get("format", "npz")),
+            source_path=source.get("path"),
+            n_bad_pixels=int(self.bad_pixels.sum()) if self.bad_pixels is not None else 0,
         )
 
 
@@ -181,6 +200,10 @@ def check_headers(reader: NpzReader, file: Path) -> dict[str, Any]:
         o = headers["objectGuess"]
         if len(o.shape) != 2 or o.dtype.kind != "c" or 0 in o.shape:
             raise fail("objectGuess", "a complex 2-D (H, W) array")
+    if "bad_pixels" in headers:
+        b = headers["bad_pixels"]
+        if b.dtype.kind not in "biu" or b.shape != (h, h):
+            raise fail("bad_pixels", f"a boolean ({h}, {h}) mask (True = bad pixel)")
     if "scan_index" in headers:
         i = headers["scan_index"]
         if i.dtype.kind not in "fiu" or i.shape != (n,):
@@ -207,9 +230,12 @@ def scan_from_reader(reader: NpzReader, file: Path, diffraction: np.ndarray, not
     object_guess = (check_object(reader.read("objectGuess"), file, "objectGuess", xcoords, ycoords)
                     if "objectGuess" in reader else None)
     scan_index = check_scan_index(reader.read("scan_index"), file, "scan_index", n) if "scan_index" in reader else None
+    bad = check_bad_pixels(reader.read("bad_pixels"), file, "bad_pixels", n_side) if "bad_pixels" in reader else None
     metadata = read_metadata_from(reader, notes)
+    geometry_of(metadata, file)  # a malformed geometry is a named error here, not later
     return ScanData(path=file, diffraction=diffraction, probe=probe, xcoords=xcoords, ycoords=ycoords,
-                    object_guess=object_guess, scan_index=scan_index, metadata=metadata, warnings=notes)
+                    object_guess=object_guess, scan_index=scan_index, metadata=metadata, warnings=notes,
+                    bad_pixels=bad)
 
 
 def load_scan(path: str | os.PathLike[str], *, mmap: bool = False) -> ScanData:
@@ -261,7 +287,11 @@ def validate_scan(scan: ScanData, file: str | os.PathLike[str] | None = None) ->
     if not isinstance(scan.metadata, dict):
         raise DataContractError(file, METADATA_KEY, "a dict", type(scan.metadata).__name__)
     nphotons_from_metadata(scan.metadata, file)
-    return ScanData(scan.path, diffraction, probe, xcoords, ycoords, obj, index, scan.metadata, list(scan.warnings))
+    geometry_of(scan.metadata, file)
+    bad = (check_bad_pixels(np.asarray(scan.bad_pixels), file, "bad_pixels", n_side)
+           if scan.bad_pixels is not None else None)
+    return ScanData(scan.path, diffraction, probe, xcoords, ycoords, obj, index, scan.metadata, list(scan.warnings),
+                    bad)
 
 
 def save_scan(path: str | os.PathLike[str], scan: ScanData, *, compress: bool = True) -> Path:
@@ -283,6 +313,8 @@ def save_scan(path: str | os.PathLike[str], scan: ScanData, *, compress: bool = 
         arrays["objectGuess"] = valid.object_guess
     if valid.scan_index is not None:
         arrays["scan_index"] = valid.scan_index
+    if valid.bad_pixels is not None:
+        arrays["bad_pixels"] = valid.bad_pixels
     try:
         arrays[METADATA_KEY] = encode_metadata(valid.metadata)
     except (TypeError, ValueError) as exc:

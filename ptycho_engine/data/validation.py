@@ -22,6 +22,7 @@ __all__ = [
     "check_scan_index",
     "check_object",
     "check_positions_on_object",
+    "check_bad_pixels",
     "is_legacy_hwn",
 ]
 
@@ -235,3 +236,16 @@ def check_positions_on_object(xcoords: np.ndarray, ycoords: np.ndarray, shape: t
             f"{int(outside.sum())} of {len(xcoords)} positions outside, e.g. pattern {first} at "
             f"(x={xcoords[first]:.2f}, y={ycoords[first]:.2f})",
             hint="positions must be in object pixels, not metres")
+
+
+def check_bad_pixels(arr: np.ndarray, file: FileRef, key: str, n_side: int) -> np.ndarray:
+    """Validate and return the detector's bad-pixel mask as bool (N, N), True = bad (excluded)."""
+    expected = f"a boolean or 0/1 integer ({n_side}, {n_side}) mask, True = bad pixel"
+    if arr.ndim != 2 or arr.shape != (n_side, n_side) or arr.dtype.kind not in "biu":
+        raise DataContractError(file, key, expected, describe(arr))
+    if arr.dtype.kind != "b" and bool(np.any((arr != 0) & (arr != 1))):
+        raise DataContractError(file, key, expected, f"values other than 0 and 1 in {describe(arr)}")
+    out = np.ascontiguousarray(arr, dtype=bool)
+    if out.all():
+        raise DataContractError(file, key, expected + " with some good pixels", "every pixel marked bad")
+    return out

@@ -1,17 +1,21 @@
 """Writing an inference run directory; every file goes through an atomic write.
 
 Layout (INTERFACES.md): ``reconstruction.npz`` (object complex64, amplitude, phase, origin_x,
-origin_y, weight; plus ``object_network``, the network's stitched object, when it was refined), ``amplitude.png``, ``phase.png`` (cyclic 'twilight'), ``metrics.json`` and
+origin_y, weight; plus ``object_network``, the network's stitched object, when it was refined, and
+``probe_refined`` / ``positions_initial`` / ``positions_refined`` when refinement moved them), ``amplitude.png``, ``phase.png`` (cyclic 'twilight'), ``metrics.json`` and
 ``comparison.png`` when the scan has an objectGuess, ``inference_config.json`` (resolved
 configuration and what the run did; not ``config.json``, so pointing inference at a training run
-directory never overwrites the training configuration). A metrics.json / comparison.png left by
+directory never overwrites the training configuration), ``product-out.h5`` (the same result as a
+ptychodus product file, :func:`write_product_output`). When the scan has a physical geometry its
+values (``object_pixel_size_m``, ``probe_energy_eV``, ... see :mod:`ptycho_engine.data.geometry`)
+are float64 scalars in ``reconstruction.npz`` too. A metrics.json / comparison.png left by
 an earlier run is removed when this run has no reference, so the directory never mixes runs.
 """
 from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -25,13 +29,18 @@ FILE_NAMES = {
     "metrics": "metrics.json",
     "comparison_png": "comparison.png",
     "config": "inference_config.json",
+    "product_out": "product-out.h5",
 }
 
 
 def write_reconstruction_npz(path: Path, obj: np.ndarray, weight: np.ndarray, origin_x: float,
-                             origin_y: float, network_object: np.ndarray | None = None) -> Path:
+                             origin_y: float, network_object: np.ndarray | None = None,
+                             geometry: dict[str, float] | None = None,
+                             arrays: dict[str, np.ndarray] | None = None) -> Path:
     obj = np.asarray(obj, dtype=np.complex64)
     extra = {} if network_object is None else {"object_network": np.asarray(network_object, dtype=np.complex64)}
+    extra.update({key: np.float64(value) for key, value in (geometry or {}).items()})
+    extra.update({key: np.asarray(value) for key, value in (arrays or {}).items()})
     with atomic_writer(path, "wb") as fh:
         np.savez_compressed(fh, object=obj, amplitude=np.abs(obj).astype(np.float32),
                             phase=np.angle(obj).astype(np.float32), origin_x=np.float64(origin_x),
@@ -79,11 +88,14 @@ def comparison_png_bytes(rec: np.ndarray, ref: np.ndarray, metrics: dict[str, An
 
 def write_outputs(out_dir: Path, obj: np.ndarray, weight: np.ndarray, origin_x: float, origin_y: float,
                   metrics: dict[str, Any] | None, crops: tuple[np.ndarray, np.ndarray] | None,
-                  config: dict[str, Any] | None, network_object: np.ndarray | None = None) -> dict[str, Path]:
-    """Write every result file of the run; returns {name: path} of what was written."""
+                  config: dict[str, Any] | None, network_object: np.ndarray | None = None,
+                  geometry: dict[str, float] | None = None,
+                  arrays: dict[str, np.ndarray] | None = None) -> dict[str, Path]:
+    """Write every result file of the run (but ``product-out.h5``, see :func:`write_product_output`);
+    returns {name: path} of what was written."""
     files: dict[str, Path] = {}
     files["reconstruction"] = write_reconstruction_npz(out_dir / FILE_NAMES["reconstruction"], obj, weight,
-                                                       origin_x, origin_y, network_object)
+                                                       origin_x, origin_y, network_object, geometry, arrays)
     files["amplitude_png"] = write_amplitude_png(out_dir / FILE_NAMES["amplitude_png"], obj)
     files["phase_png"] = write_phase_png(out_dir / FILE_NAMES["phase_png"], obj)
     if metrics is not None:
@@ -98,3 +110,17 @@ def write_outputs(out_dir: Path, obj: np.ndarray, weight: np.ndarray, origin_x: 
         if name not in files and stale.exists():
             stale.unlink()
     return {k: Path(v) for k, v in files.items()}
+
+
+def write_product_output(out_dir: Path, result: Any, scan: Any, used: np.ndarray,
+                         losses: Sequence[float] | None = None, comments: str = "") -> Path:
+    """``product-out.h5`` beside ``reconstruction.npz``: ``result``'s object (an InferenceResult),
+    its refined probe / positions when it has them (``probe_refined``, ``positions_refined``), else
+    the scan's; the scan's geometry; ``losses`` as the loss history."""
+    from ..io.product_out import build_product_out, write_product_out
+
+    product = build_product_out(result.object, result.origin_x, result.origin_y, scan, used,
+                                probe=getattr(result, "probe_refined", None),
+                                positions=getattr(result, "positions_refined", None), losses=losses,
+                                comments=comments)
+    return write_product_out(out_dir / FILE_NAMES["product_out"], product)

@@ -44,6 +44,9 @@ class InferenceResult:
     elapsed_s: float = 0.0
     predict_s: float = 0.0  # time spent predicting patches (for patterns/s)
     refinement: dict[str, Any] | None = None  # what refinement did (None when refine_epochs is 0)
+    probe_refined: np.ndarray | None = None  # (N, N), or (modes, N, N), when refinement moved the probe
+    positions_initial: np.ndarray | None = None  # (n, 2) [x, y] of the patterns used, when positions moved
+    positions_refined: np.ndarray | None = None  # (n, 2) [x, y] after position refinement
 
 
 def _device(payload: Any) -> str:
@@ -150,7 +153,7 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
     from ..metrics.evaluate import headline_metrics
     from ..training.run import ensure_writable, set_cpu_threads
     from .compare import compare_with_reference
-    from .outputs import write_outputs
+    from .outputs import write_outputs, write_product_output
     from .reconstruct import predict_and_stitch
 
     t0 = time.monotonic()
@@ -171,6 +174,14 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
     grouped = _group(scan, cfg, model)
     G, C = grouped.groups.shape
     used = np.unique(grouped.groups)
+    from ..io.reference_archive import adapt_to_scan  # a PtychoPINN archive normalises each scan itself
+
+    adapt_to_scan(loaded, scan.diffraction, used)
+    if getattr(cfg, "backend", "pytorch") == "tensorflow":  # the same weights, run by Keras (issue 14)
+        from ..tf_backend.predict import facade_for
+
+        model = facade_for(model)
+        on_event(LogLine(f"TensorFlow backend (archive trained with {loaded.manifest.get('backend', 'pytorch')})"))
     batch_size = _batch_size(payload, loaded.config)
     exe = getattr(payload, "execution_config", None)
     on_event(LogLine(f"model {archive} (N={model.N}, gridsize={model.gridsize}) on {device}; "
@@ -196,10 +207,9 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
     rate = len(used) / predict_s if predict_s > 0 else float("inf")
     on_event(LogLine(f"predicted and stitched {G * C} patches in {predict_s:.2f} s ({rate:.1f} scan patterns/s)"))
     obj = network_obj = stitched.object
-    refinement = None
-    epochs = int(getattr(cfg, "refine_epochs", 0) or 0)
-    if epochs > 0:
-        obj, refinement = _refine(scan, used, stitched, epochs, device, on_event, cancel)
+    refinement, refined = None, {}
+    if int(getattr(cfg, "refine_epochs", 0) or 0) > 0:
+        obj, refinement, refined = _refine(scan, used, stitched, cfg, device, on_event, cancel)
 
     def score(image: np.ndarray) -> tuple[dict[str, Any] | None, tuple[np.ndarray, np.ndarray] | None]:
         m, c, note = compare_with_reference(image, stitched.weight, stitched.origin_x, stitched.origin_y,
@@ -223,11 +233,23 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
               "batch_size": batch_size, "stitch_weighting": weighting, "canvas_shape": list(obj.shape),
               "origin_x": stitched.origin_x, "origin_y": stitched.origin_y, "predict_s": predict_s,
               "patterns_per_s": rate, "engine_version": loaded.manifest.get("engine_version"),
-              "refinement": refinement}
+              "refinement": refinement, "geometry": scan.geometry or None,
+              "source": scan.metadata.get("source") if isinstance(scan.metadata.get("source"), dict) else None}
     files = write_outputs(out, obj, stitched.weight, stitched.origin_x, stitched.origin_y, metrics, crops,
                           _config_record(payload, record),
-                          network_object=network_obj if refinement is not None else None)
+                          network_object=network_obj if refinement is not None else None,
+                          geometry=scan.geometry or None, arrays=refined)
     elapsed = time.monotonic() - t0
+    result = InferenceResult(output_dir=out, object=obj, amplitude=np.abs(obj).astype(np.float32),
+                             phase=np.angle(obj).astype(np.float32), metrics=metrics, files=files,
+                             origin_x=stitched.origin_x, origin_y=stitched.origin_y, weight=stitched.weight,
+                             n_patterns=int(len(used)), n_groups=int(G), device=device, elapsed_s=elapsed,
+                             predict_s=predict_s, refinement=refinement, **refined)
+    # the same result as a ptychodus product (refined probe / positions when the result has them)
+    files["product_out"] = write_product_output(
+        out, result, scan, used, losses=(refinement or {}).get("misfit_per_pass"),
+        comments=f"Ptycho Studio reconstruction with the model {archive}"
+                 + (f", {refinement.get('epochs')} refinement passes" if refinement else ""))
     if metrics is not None:
         net = metrics.get("network_only")
         before = "" if net is None else (f" (network alone: {net['amplitude_ssim']:.3f}, "
@@ -236,21 +258,31 @@ def _run(payload: Any, cfg: Any, out: Path, on_event: EventCallback, cancel: Can
                          f"phase SSIM {metrics['phase']['ssim']:.3f}{before}"))
     on_event(LogLine(f"inference finished in {elapsed:.1f} s: {obj.shape[0]}x{obj.shape[1]} object written to {out}"))
     on_event(RunFinished(status="completed", output_dir=str(out)))
-    return InferenceResult(output_dir=out, object=obj, amplitude=np.abs(obj).astype(np.float32),
-                           phase=np.angle(obj).astype(np.float32), metrics=metrics, files=files,
-                           origin_x=stitched.origin_x, origin_y=stitched.origin_y, weight=stitched.weight,
-                           n_patterns=int(len(used)), n_groups=int(G), device=device, elapsed_s=elapsed,
-                           predict_s=predict_s, refinement=refinement)
+    return result
 
 
-def _refine(scan: Any, used: np.ndarray, stitched: Any, epochs: int, device: str, on_event: EventCallback,
-            cancel: CancelToken | None) -> tuple[np.ndarray, dict[str, Any]]:
-    """Refine the stitched object against the patterns used (their own positions, the scan's probe)."""
+def _refine(scan: Any, used: np.ndarray, stitched: Any, cfg: Any, device: str, on_event: EventCallback,
+            cancel: CancelToken | None) -> tuple[np.ndarray, dict[str, Any], dict[str, np.ndarray]]:
+    """Refine the stitched object against the patterns used (and the probe / positions when asked).
+
+    Returns the object, the record for metrics.json / inference_config.json, and the refined
+    arrays for reconstruction.npz (``probe_refined``, ``positions_initial``, ``positions_refined``).
+    """
     from .refine import refine_object
 
+    epochs = int(cfg.refine_epochs)
+    options = {"tolerance": float(getattr(cfg, "refine_tolerance", 1e-3)),
+               "noise_model": str(getattr(cfg, "refine_noise_model", "amplitude")),
+               "refine_probe": bool(getattr(cfg, "refine_probe", False)),
+               "probe_modes": int(getattr(cfg, "refine_probe_modes", 1) or 1),
+               "refine_positions": bool(getattr(cfg, "refine_positions", False))}
     t = time.monotonic()
-    on_event(LogLine(f"refining the object against {len(used)} measured patterns for {epochs} passes "
-                     f"(probe and positions of {scan.path.name} held fixed)"))
+    moving = [name for name, on in (("probe", options["refine_probe"]), ("positions", options["refine_positions"]))
+              if on]
+    fixed = [name for name in ("probe", "positions") if name not in moving]
+    on_event(LogLine(f"refining the object{''.join(' and ' + m for m in moving)} against {len(used)} measured "
+                     f"patterns, at most {epochs} passes ({options['noise_model']} noise model"
+                     + (f"; {' and '.join(fixed)} of {scan.path.name} held fixed)" if fixed else ")")))
 
     def progress(epoch: int, total: int, misfit: float) -> None:
         elapsed = time.monotonic() - t
@@ -259,13 +291,24 @@ def _refine(scan: Any, used: np.ndarray, stitched: Any, epochs: int, device: str
 
     positions = np.stack([np.asarray(scan.xcoords)[used], np.asarray(scan.ycoords)[used]], axis=1)
     result = refine_object(stitched.object, stitched.origin_x, stitched.origin_y, scan.diffraction, used,
-                           positions, scan.probe, epochs=epochs, device=device, on_epoch=progress, cancel=cancel)
-    info = {"epochs": epochs, "misfit_before": result.misfit[0], "misfit_after": result.misfit[-1],
-            "amplitude_scale": result.scale, "seconds": result.seconds,
+                           positions, scan.probe, epochs=epochs, device=device, on_epoch=progress, cancel=cancel,
+                           bad_pixels=getattr(scan, "bad_pixels", None), **options)
+    info = {"epochs": epochs, "passes": result.passes, "stop_reason": result.stop_reason,
+            "misfit_before": result.misfit[0], "misfit_after": result.misfit[-1],
+            "misfit_per_pass": [float(m) for m in result.misfit],
+            "amplitude_scale": result.scale, "seconds": result.seconds, **options,
             "loss": "mean squared amplitude misfit |F(P*O)| - X over the patterns used"}
+    arrays: dict[str, np.ndarray] = {}
+    if result.probe is not None:
+        arrays["probe_refined"] = result.probe[0] if len(result.probe) == 1 else result.probe
+    if result.positions is not None:
+        arrays["positions_initial"] = positions
+        arrays["positions_refined"] = result.positions
+        shift = result.positions - positions
+        info["position_shift_rms_px"] = float(np.sqrt(np.mean(np.sum(shift ** 2, axis=1))))
     on_event(LogLine(f"refinement: amplitude misfit {result.misfit[0]:.3g} -> {result.misfit[-1]:.3g} "
-                     f"in {result.seconds:.1f} s (start object scaled by {result.scale:.3g})"))
+                     f"in {result.passes} passes, {result.seconds:.1f} s; {result.stop_reason}"
+                     f" (start object scaled by {result.scale:.3g})"))
     # pixels no pattern lit keep the stitched value; elsewhere the refined one
     lit = stitched.weight > 0
-    return np.where(lit, result.object, stitched.object).astype(np.complex64), info
-
+    return np.where(lit, result.object, stitched.object).astype(np.complex64), info, arrays

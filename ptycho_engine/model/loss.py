@@ -11,6 +11,7 @@ O(0.1) regardless of the file's absolute units.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 
@@ -62,25 +63,37 @@ class LossWeights:
             raise ValueError("nll_weight and mae_weight are both 0: nothing to optimise")
 
 
+def weighted_terms(weights: LossWeights, nll: Callable[[], Any], mae: Callable[[], Any],
+                   tv: Callable[[], Any] | None, zero: Any) -> dict[str, Any]:
+    """The loss terms ``weights`` asks for plus ``loss``, their weighted sum (any framework).
+
+    Why thunks: a term with weight 0 is never computed; the PyTorch and TensorFlow losses share
+    this one rule for which terms count and how they add up.
+    """
+    out: dict[str, Any] = {}
+    if weights.mode == "poisson":
+        total = zero
+        if weights.nll_weight > 0:
+            out["nll"] = nll()
+            total = total + weights.nll_weight * out["nll"]
+        if weights.mae_weight > 0:
+            out["mae"] = mae()
+            total = total + weights.mae_weight * out["mae"]
+    else:
+        out["mae"] = mae()
+        total = (weights.mae_weight or 1.0) * out["mae"]
+    if weights.realspace_weight > 0 and tv is not None:
+        out["tv"] = tv()
+        total = total + weights.realspace_weight * out["tv"]
+    out["loss"] = total
+    return out
+
+
 def compute_loss(pred_amp: torch.Tensor, obs_amp: torch.Tensor, counts_scale: torch.Tensor | float,
                  input_scale: torch.Tensor | float, weights: LossWeights,
                  obj: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """All loss terms plus ``loss`` (the optimised total). Terms with weight 0 are not computed."""
-    out: dict[str, torch.Tensor] = {}
     pred_amp, obs_amp = pred_amp.float(), obs_amp.float()
-    if weights.mode == "poisson":
-        total = pred_amp.new_zeros(())
-        if weights.nll_weight > 0:
-            out["nll"] = poisson_nll(pred_amp, obs_amp, counts_scale)
-            total = total + weights.nll_weight * out["nll"]
-        if weights.mae_weight > 0:
-            out["mae"] = amplitude_mae(pred_amp, obs_amp, input_scale)
-            total = total + weights.mae_weight * out["mae"]
-    else:
-        out["mae"] = amplitude_mae(pred_amp, obs_amp, input_scale)
-        total = (weights.mae_weight or 1.0) * out["mae"]
-    if weights.realspace_weight > 0 and obj is not None:
-        out["tv"] = total_variation(obj)
-        total = total + weights.realspace_weight * out["tv"]
-    out["loss"] = total
-    return out
+    return weighted_terms(weights, lambda: poisson_nll(pred_amp, obs_amp, counts_scale),
+                          lambda: amplitude_mae(pred_amp, obs_amp, input_scale),
+                          None if obj is None else (lambda: total_variation(obj)), pred_amp.new_zeros(()))

@@ -34,6 +34,7 @@ class FitJob:
     val_loader: DataLoader | None
     preview_fn: Callable[[torch.nn.Module], tuple[np.ndarray, np.ndarray]] | None = None
     scan_probes: torch.Tensor | None = None  # per-scan probe bank (S, N, N) complex, mixed runs only
+    pixel_masks: torch.Tensor | None = None  # (S, N, N) 1 = good pixel, per scan of the bank; None = all good
     nphotons: float = 1.0
     callbacks: list[Any] = field(default_factory=list)
     config_extra: dict[str, Any] = field(default_factory=dict)  # merged into config.json
@@ -74,7 +75,7 @@ def fit_and_save(payload: Any, job: FitJob, on_event: EventCallback, cancel: Can
                            preview_every=int(getattr(exe, "preview_every_n_epochs", 1)), history=state.history)
     module = PinnModule(job.model, job.weights, learning_rate=exe.learning_rate, scheduler=exe.scheduler,
                         nepochs=cfg.nepochs, plateau_monitor=monitor_name("val_loss", has_val), cancel=cancel,
-                        scan_probes=job.scan_probes)
+                        scan_probes=job.scan_probes, pixel_masks=job.pixel_masks)
     n_batches = job.n_train_batches if job.n_train_batches is not None else len(job.train_loader)
     trainer, accelerator = build_trainer(exe, out, int(cfg.nepochs), [config_writer, emitter, *job.callbacks],
                                          has_val, n_batches)

@@ -41,7 +41,8 @@ class PinnModule(L.LightningModule):
 
     def __init__(self, model: PtychoPINN, weights: LossWeights, learning_rate: float = 1e-3,
                  scheduler: str = "Default", nepochs: int = 1, plateau_monitor: str = "val_loss",
-                 cancel: CancelToken | None = None, scan_probes: torch.Tensor | None = None) -> None:
+                 cancel: CancelToken | None = None, scan_probes: torch.Tensor | None = None,
+                 pixel_masks: torch.Tensor | None = None) -> None:
         super().__init__()
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler: expected one of {list(SCHEDULERS)}, got {scheduler!r}")
@@ -57,6 +58,10 @@ class PinnModule(L.LightningModule):
         if scan_probes is not None:
             scan_probes = torch.view_as_real(scan_probes.to(torch.complex64)).clone()
         self.register_buffer("scan_probes", scan_probes)
+        # (S, N, N) 1 = good detector pixel, 0 = bad (data.contract bad_pixels), one per scan of the
+        # bank; not persistent: it belongs to the data, and checkpoints stay as they were
+        self.register_buffer("pixel_masks", None if pixel_masks is None else pixel_masks.to(torch.float32),
+                             persistent=False)
 
     def batch_physics(self, batch: Any) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(per-item probes (B, N, N) or None, counts scale: per item (B, 1, 1, 1) or the model's)."""
@@ -75,6 +80,9 @@ class PinnModule(L.LightningModule):
         x, rel = batch[0], batch[1]
         probe, counts_scale = self.batch_physics(batch)
         pred, obj = self.model.forward_with_object(x, rel, probe)
+        if self.pixel_masks is not None:  # bad pixels: prediction and data both 0 -> no loss, no gradient
+            mask = self.pixel_masks[batch[3].long()].unsqueeze(1) if len(batch) >= 5 else self.pixel_masks[0]
+            pred, x = pred * mask, x * mask
         terms = compute_loss(pred, x, counts_scale, self.model.input_scale, self.weights,
                              obj if self.weights.realspace_weight > 0 else None)
         if prefix == "train" and not bool(torch.isfinite(terms["loss"]).all()):

@@ -52,6 +52,10 @@ def train_model(payload: Any, on_event: EventCallback = ignore_events,
     exception is re-raised for the caller to show).
     """
     out = getattr(getattr(payload, "tf_training_config", None), "output_dir", "")
+    if getattr(payload.tf_training_config, "backend", "pytorch") == "tensorflow":  # issue 14
+        from ..tf_backend.train import train_tf
+
+        return run_in_folder(out, "training", on_event, lambda: train_tf(payload, on_event, cancel))
     return run_in_folder(out, "training", on_event, lambda: _train(payload, on_event, cancel))
 
 
@@ -65,7 +69,7 @@ def _train(payload: Any, on_event: EventCallback, cancel: CancelToken | None) ->
     from .fit import FitJob, fit_and_save, loss_weights
     from .init_model import load_initial_weights
     from .preview import make_preview_fn, preview_groups
-    from .scans import calibrate_bank, compute_scales, describe, prepare_scans, raw_bank
+    from .scans import calibrate_bank, compute_scales, describe, pixel_masks, prepare_scans, raw_bank
     from .trainer import check_strategy
 
     cfg = payload.tf_training_config
@@ -125,6 +129,9 @@ def _train(payload: Any, on_event: EventCallback, cancel: CancelToken | None) ->
         extras = {"scan_input_scales": [s.input_scale for s in scans.bank],
                   "scan_counts_scales": [s.counts_scale for s in scans.bank],
                   "scan_nphotons": [s.nphotons for s in scans.bank]}
+    # the first scan's physical geometry (pixel size, energy, ...; data.geometry), when it has one
+    extras.update({f"geometry_{key}": value for key, value in first.scan.geometry.items()})
     job = FitJob(model=model, weights=weights, train_loader=train_loader, val_loader=val_loader,
-                 preview_fn=preview_fn, scan_probes=bank, nphotons=first.nphotons, archive_extras=extras)
+                 preview_fn=preview_fn, scan_probes=bank, nphotons=first.nphotons, archive_extras=extras,
+                 pixel_masks=pixel_masks(scans.bank))
     return fit_and_save(payload, job, on_event, cancel, state, t0)

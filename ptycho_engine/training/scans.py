@@ -242,6 +242,17 @@ def raw_bank(scans: ScanSet) -> torch.Tensor | None:
     return torch.stack([torch.as_tensor(np.asarray(s.scan.probe), dtype=torch.complex64) for s in scans.bank])
 
 
+def pixel_masks(bank: list[PreparedScan]) -> torch.Tensor | None:
+    """(S, N, N) float, 1 = good detector pixel, one per scan of the bank (its ``bad_pixels``, see
+    the data contract), so the loss leaves bad pixels out; None when no scan has any."""
+    if all(getattr(s.scan, "bad_pixels", None) is None for s in bank):
+        return None
+    n_side = bank[0].scan.N
+    return torch.stack([torch.ones(n_side, n_side) if s.scan.bad_pixels is None
+                        else torch.from_numpy(~np.asarray(s.scan.bad_pixels, dtype=bool)).to(torch.float32)
+                        for s in bank])
+
+
 def describe(scans: ScanSet) -> list[str]:
     """One log line per scan: patterns, groups, photons and scales."""
     lines = []

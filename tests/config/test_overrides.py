@@ -51,7 +51,8 @@ def test_training_and_inference_lists_differ():
     assert {"n_groups", "stitch_weighting", "inference_batch_size", "accelerator", "debug"} <= infer
     assert not {"gridsize", "N", "nepochs", "learning_rate"} & infer  # model fields come from the archive
     assert not {"stitch_weighting", "inference_batch_size", "debug"} & train
-    assert not {"train_data_file", "output_dir", "model_path", "backend"} & (train | infer)
+    assert not {"train_data_file", "output_dir", "model_path"} & (train | infer)
+    assert "backend" in train and "backend" in infer  # issue 14: --backend pytorch|tensorflow
     assert next(s for s in training_override_fields() if s.name == "n_groups").required
     assert not next(s for s in inference_override_fields() if s.name == "n_groups").required
 

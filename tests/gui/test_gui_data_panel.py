@@ -68,7 +68,7 @@ def test_malformed_file_shows_error_and_disables_train(qtbot, window, malformed_
     assert not window.train_button.isEnabled()
     assert "probeGuess" in window.train_button.toolTip()
     assert "Train disabled" in window.reason_label.text()
-    assert "probeGuess" in window.status_message.text()
+    assert "shown under Scan data" in window.status_message.text()  # pointed to, not repeated
     # choosing a good file again re-enables Train
     with qtbot.waitSignal(window.scan_loaded, timeout=20_000):
         window.data_panel.choose(str(window.session.data_file))
@@ -91,3 +91,37 @@ def test_drag_and_drop_selects_the_file(qtbot, window, tiny_scans):
         window.data_panel.dropEvent(event)
     assert Path(loaded.args[0].path) == tiny_scans[1]
     assert Path(window.data_panel.path_edit.text()) == tiny_scans[1]
+
+
+def test_a_corrupt_file_is_reported_once(qtbot, window, tmp_path):
+    """No dialog, the message once on screen (under Scan data) and once in the log."""
+    from PySide6.QtWidgets import QLabel, QMessageBox
+
+    bad = tmp_path / "corrupt.npz"
+    bad.write_bytes(b"PK\x03\x04 not a zip archive" * 8)
+    with qtbot.waitSignal(window.scan_failed, timeout=20_000) as blocker:
+        window.data_panel.choose(str(bad))
+    qtbot.wait(200)  # anything queued after the failure has arrived
+    detail = blocker.args[0].split(": ", 1)[-1]  # the message without the file name
+    assert "zip" in detail
+    assert not [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+    shown = [w for w in window.findChildren(QLabel) if w.isVisible() and detail in w.text()]
+    assert shown == [window.data_panel.status_label]
+    assert window.log_pane.toPlainText().count(detail) == 1
+    assert detail in window.train_button.toolTip()  # the disabled button still says why on hover
+
+
+def test_a_ptychodus_folder_opens_like_an_npz(qtbot, window, tiny_scans, tmp_path):
+    """Picking either file of a ptychodus batch folder previews the same scan as its NPZ."""
+    from ptycho_engine import api
+
+    folder = api.export_ptychodus(tiny_scans[0], tmp_path / "batch")
+    window.data_panel.choose(str(folder / "product-in.h5"))
+    qtbot.waitUntil(lambda: window.data_panel.summary is not None
+                    and getattr(window.data_panel.summary, "source_format", "") == "ptychodus-folder",
+                    timeout=20_000)
+    summary = window.data_panel.summary
+    npz = api.load_scan(tiny_scans[0]).summary()
+    assert (summary.N, summary.n_patterns) == (npz.N, npz.n_patterns)
+    assert len(window.scan_views.scatter.data) == npz.n_patterns
+    assert window.train_button.isEnabled()

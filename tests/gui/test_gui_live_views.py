@@ -23,7 +23,7 @@ def test_previews_are_coalesced_and_the_newest_is_drawn(qtbot, window):
     assert shown == [20]  # one redraw, of the newest preview
     assert window.training_views.images.amplitude.data.shape == (24, 30)
     assert float(window.training_views.images.amplitude.data.max()) == 20.0
-    assert "epoch 20" in window.training_views.images.amplitude.plot.titleLabel.text
+    assert "epoch 20" in window.training_views.images.amplitude.title
 
 
 def test_epoch_end_adds_one_point_per_curve(window):

@@ -73,20 +73,22 @@ def test_two_epoch_training_then_inference(qtbot, window, runs, tiny_scans, tmp_
     assert kind == "inferred", inf
     assert inf.refinement is not None and inf.refinement["epochs"] == 3  # the form's value reached the engine
     out = Path(inf.output_dir)
-    assert out == window.output_dir / "inference-tiny_test"
+    assert out.parent == window.model_dir / "reconstructions" and out.name.startswith("tiny_test-")
     assert (out / "reconstruction.npz").is_file()
     shown = window.results_view.images.amplitude.data
     assert shown is not None and shown.shape == np.asarray(inf.amplitude).shape
     assert window.results_view.images.phase.data.shape == shown.shape
     assert window.results_view.metrics.rowCount() > 0  # the test scan has ground truth
-    names = [window.results_view.metrics.item(i, 0).text() for i in range(window.results_view.metrics.rowCount())]
-    assert "network_only.amplitude_ssim" in names  # the network's own score is shown beside the refined one
+    table = window.results_view.metrics
+    headers = [table.horizontalHeaderItem(i).text() for i in range(table.columnCount())]
+    assert "Amplitude (network only)" in headers  # the network's own score is shown beside the refined one
     assert window.results_view.open_button.isEnabled()
     opened_urls: list = []
     monkeypatch.setattr("app.widgets.results_view.QDesktopServices.openUrl", opened_urls.append)
     window.results_view.open_button.click()
     assert [u.toLocalFile() for u in opened_urls] == [str(out)]
     exported = window.results_view.export_images(tmp_path / "export")
+    assert len(exported) == 2
     assert all(p.is_file() and p.stat().st_size > 1000 for p in exported)
     assert window.tabs.currentWidget() is window.results_view
 
@@ -110,8 +112,12 @@ def test_two_epoch_training_then_inference(qtbot, window, runs, tiny_scans, tmp_
     assert later.training_views.images.amplitude.data is not None
     assert any(r[0] == "nepochs" and r[1] == "2" for r in later.config_table.rows)
     assert later.model_dir == train_dir  # the run holds wts.h5.zip: ready to reconstruct
-    with qtbot.waitSignal(later.run_opened, timeout=20_000):
-        later.open_run(infer_dir)
+    # the training run lists the reconstructions made with it; activating one opens it
+    assert later.results_view.reconstruction_folders() == [str(infer_dir)]
+    assert not later.results_view.recon_box.isHidden()
+    with qtbot.waitSignal(later.run_opened, timeout=20_000) as opened:
+        later.results_view.recon_list.itemActivated.emit(later.results_view.recon_list.item(0))
+    assert opened.args[0].path == infer_dir
     assert later.results_view.images.phase.data.shape == shown.shape
     assert later.results_view.metrics.rowCount() > 0
     # "Load model…" refuses a folder without a model, in a dialog
@@ -133,23 +139,33 @@ def test_cancel_during_training_keeps_window_usable(qtbot, window, runs):
     assert "Cancelled" in window.progress_label.text()
     assert window.train_button.isEnabled() and not window.cancel_button.isEnabled()
     assert window.model_dir is not None and (window.model_dir / "wts.h5.zip").is_file()
-    # still usable: a new short run completes (after confirming the overwrite question)
+    cancelled_dir = window.model_dir
+    assert json.loads((cancelled_dir / "run_status.json").read_text())["status"] == "cancelled"
+    assert "cancelled" in window.output_panel.model_label.text()
+    # still usable: a new short run completes, in a new run folder (no question)
     window.train_form.set_texts({"nepochs": "1"})
-    assert window.start_training() is False  # the folder holds a run: we are asked first
-    box = window.pending_question
-    assert box is not None and box.isVisible()
-    box.button(QMessageBox.StandardButton.Yes).click()
-    assert runs.wait(qtbot, 2)[0] == "trained", runs.events
+    assert window.start_training() is True
+    kind, result = runs.wait(qtbot, 2)
+    assert kind == "trained", runs.events
     assert len(window.training_views.loss.train_points) == 1
+    assert Path(result.output_dir) != cancelled_dir and Path(result.output_dir).parent == window.output_dir
 
 
 def test_overwrite_question_no_keeps_the_run(qtbot, window):
     out = window.output_dir
     out.mkdir(parents=True)
     (out / "history.json").write_text(json.dumps([{"epoch": 0, "train_loss": 1.0}]))
+    (out / "reconstructions" / "a-1").mkdir(parents=True)
+    (out / "reconstructions" / "a-1" / "reconstruction.npz").write_bytes(b"x")
+    window.output_edit.clear()
+    window.output_edit.setText(str(out))  # the user points at an existing run on purpose
+    assert "replace" in window.output_panel.hint.text()
     assert window.start_training() is False
     box = window.pending_question
     assert box.isVisible() and str(out) in box.text()
+    # the question names what would really be replaced, and what is kept
+    assert "history.json" in box.informativeText() and "wts.h5.zip" not in box.informativeText()
+    assert "1 reconstruction(s)" in box.informativeText()
     box.button(QMessageBox.StandardButton.No).click()
     qtbot.wait(50)
     assert window.job is None and window.train_button.isEnabled()
@@ -188,6 +204,18 @@ def test_closing_the_window_during_training_stops_cleanly(qtbot, window, runs):
     window.train_form.set_texts({"nepochs": "500"})
     with qtbot.waitSignal(window.epoch_ended, timeout=RUN_TIMEOUT):
         window.start_training()
-    window.close()  # what an operator does when the beam time is up
+    window.close()  # what an operator does when the beam time is up (Ctrl+Q)
+    box = window.pending_question
+    assert window.isVisible() and box is not None and box.isVisible()
+    assert "Training is running" in box.text()
+    assert box.defaultButton() is box.button(QMessageBox.StandardButton.No)  # "Keep running"
+    box.button(QMessageBox.StandardButton.No).click()
+    qtbot.wait(100)
+    assert window.isVisible() and window.job is not None and not window.job.cancel.cancelled
+    window.close()
+    window.pending_question.button(QMessageBox.StandardButton.Yes).click()  # "Stop and quit"
+    assert runs.wait(qtbot)[0] == "cancelled", runs.events
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
     assert window.engine_thread.isFinished() and window.io_thread.isFinished()
-    assert window.job is None or window.job.cancel.cancelled
+    status = json.loads((window.model_dir / "run_status.json").read_text())
+    assert status["status"] == "cancelled" and status["epochs_done"] >= 1

@@ -129,3 +129,45 @@ def make_scan():
 @pytest.fixture
 def events() -> EventLog:
     return EventLog()
+
+
+#: pattern size of the refinement scan (small_scan)
+REFINE_N = 32
+
+
+@pytest.fixture(scope="session")
+def small_scan() -> dict:
+    """A 64 x 64 object scanned on a jittered grid (step 4 px) by a disk probe, 1e6 photons."""
+    from ptycho_engine.physics.forward import forward_amplitude, photon_scale, poisson_amplitude
+    from ptycho_engine.physics.shifts import extract_patches
+
+    rng = np.random.default_rng(3)
+    amp = gaussian_filter(rng.random((64, 64)), 1.5)
+    amp = 0.3 + 0.7 * (amp - amp.min()) / np.ptp(amp)
+    phase = gaussian_filter(rng.standard_normal((64, 64)), 2)
+    obj = (amp * np.exp(1j * phase / np.abs(phase).max())).astype(np.complex64)
+    yy, xx = np.mgrid[:REFINE_N, :REFINE_N] - REFINE_N // 2
+    probe = gaussian_filter((np.hypot(yy, xx) < REFINE_N / 4).astype(float), 0.7).astype(np.complex64)
+    grid = np.arange(18, 47, 4, dtype=np.float64)
+    xy = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2) + rng.uniform(-1, 1, (len(grid) ** 2, 2))
+    A = forward_amplitude(extract_patches(torch.from_numpy(obj), torch.from_numpy(xy), REFINE_N),
+                          torch.from_numpy(probe))
+    X = poisson_amplitude(A, photon_scale(A, 1e6), generator=torch.Generator().manual_seed(0)).numpy()
+    lit = np.zeros((64, 64), bool)
+    for x, y in np.round(xy).astype(int):
+        lit[y - 6:y + 6, x - 6:x + 6] = True  # well inside every probe disk (radius 8)
+    return {"obj": obj, "probe": probe, "xy": xy, "X": X, "lit": lit}
+
+
+@pytest.fixture(scope="session")
+def region_ssim():
+    """(amplitude, phase) SSIM of a reconstruction against the truth inside the lit region."""
+    from ptycho_engine.metrics.evaluate import evaluate_reconstruction
+
+    def score(rec: np.ndarray, ref: np.ndarray, lit: np.ndarray) -> tuple[float, float]:
+        rows, cols = np.where(lit)
+        sl = np.s_[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        m = evaluate_reconstruction(rec[sl], ref[sl], register=False)
+        return m["amplitude"]["ssim"], m["phase"]["ssim"]
+
+    return score
