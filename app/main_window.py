@@ -15,10 +15,12 @@ from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QGroupBox,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -50,6 +52,7 @@ from .window_scans import TRAINING_GUI_DEFAULTS, ScanSetMixin
 from .worker import JOB_TITLES, IoWorker, Job
 
 PREVIEW_INTERVAL_MS = 150  # at most ~7 image redraws per second, whatever the engine sends
+PARAMS_MIN_HEIGHT = 300  # px: about six form rows stay visible; below that the left column scrolls
 
 
 def default_output_dir() -> Path:
@@ -166,9 +169,19 @@ class MainWindow(ScanSetMixin, QMainWindow):
         left_layout.setContentsMargins(6, 6, 6, 6)
         left_layout.addWidget(self.data_panel)
         left_layout.addWidget(self.output_panel)
+        params_box.setMinimumHeight(PARAMS_MIN_HEIGHT)
         left_layout.addWidget(params_box, 1)
-        left_layout.addWidget(self.run_panel)
         left.setMinimumWidth(400)
+        left_scroll = QScrollArea()  # on a short screen the inputs scroll rather than squash the form;
+        left_scroll.setWidgetResizable(True)  # the Run panel stays in view below them
+        left_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        left_scroll.setWidget(left)
+        left_column = QWidget()
+        column_layout = QVBoxLayout(left_column)
+        column_layout.setContentsMargins(0, 0, 0, 0)
+        column_layout.addWidget(left_scroll, 1)
+        column_layout.addWidget(self.run_panel)
+        left_column.setMinimumWidth(left.minimumWidth() + 16)
 
         self.scan_views = ScanViews()
         self.training_views = TrainingViews()
@@ -195,7 +208,7 @@ class MainWindow(ScanSetMixin, QMainWindow):
         right.setSizes([720, 180])
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
+        splitter.addWidget(left_column)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
@@ -425,6 +438,7 @@ class MainWindow(ScanSetMixin, QMainWindow):
             )
         if record.reconstruction:
             rec = record.reconstruction
+            self.results_view.set_reference(None)  # which scan it reconstructed is not known here
             self.results_view.show_result(rec.get("amplitude"), rec.get("phase"), record.metrics, record.path,
                                           obj=rec.get("object"), extras=dict(rec))
         if record.config:
@@ -478,6 +492,8 @@ class MainWindow(ScanSetMixin, QMainWindow):
         if reason:
             self.status_message.setText(reason)
             return False
+        preview = self.scan_views.preview  # the truth of the scan reconstructed, for the results view
+        self.results_view.set_reference(preview.object_guess if preview is not None else None)
         self._launch("infer", self.inference_output_dir())
         return True
 

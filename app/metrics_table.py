@@ -53,6 +53,18 @@ def metric_table(metrics: dict[str, Any] | None) -> tuple[list[str], list[list[s
     return headers, rows
 
 
+#: column headers short enough for a narrow window; the full name goes in the tooltip
+SHORT_HEADERS = {
+    "Amplitude": "Amp.", "Amplitude (refined)": "Amp.", "Phase (refined)": "Phase",
+    "Amplitude (network only)": "Amp. (net)", "Phase (network only)": "Phase (net)",
+}
+
+
+def short_header(header: str) -> str:
+    """The short form of a column header (itself when already short)."""
+    return SHORT_HEADERS.get(header, header)
+
+
 def comparison_note(metrics: dict[str, Any] | None) -> str:
     """How the scores were computed, in one sentence ('' when nothing is recorded)."""
     if not metrics:

@@ -11,6 +11,7 @@ from PySide6.QtCore import Slot
 
 from ptycho_engine import api
 
+from .units import pixel_size_of
 from .widgets.data_panel import ScanEntry
 from .widgets.overrides_form import OverridesForm
 
@@ -175,11 +176,11 @@ class ScanSetMixin:
             self.data_panel.show_summary(summary, path)
         current = with_preview and request == self._scan_request and path == self.data_panel.previewed
         if current:
-            self.scan_views.set_preview(preview)
-            self.session.data_file = Path(summary.path)
-            size = _pixel_size(summary)  # axes and read-outs in nm / µm when the scan says
+            size = pixel_size_of(summary)  # axes and read-outs in nm / µm when the scan says
             for view in (self.results_view.images, self.training_views.images, self.scan_views):
                 view.set_pixel_size(size)
+            self.scan_views.set_preview(preview)  # after the pixel size: its pattern note uses it
+            self.session.data_file = Path(summary.path)
             if self.job is None and self.progress_label.text().startswith("Failed"):
                 self.run_panel.finish("Ready.", ok=False, bar_text="idle")  # a new scan: the old failure is history
         if isinstance(self.train_form, OverridesForm) and entry is not None and entry.role == "train":
@@ -273,18 +274,3 @@ class ScanSetMixin:
 
     def open_demo_test(self) -> None:
         self.data_panel.choose(str(api.demo_test_dataset_path()))
-
-
-
-def _pixel_size(summary: Any) -> float | None:
-    """The object pixel width in metres when the scan's geometry gives it (None: pixels only)."""
-    geometry = getattr(summary, "geometry", None)
-    if not geometry:
-        return None
-    try:
-        from ptycho_engine.data.geometry import pixel_size_yx
-
-        size = pixel_size_yx(geometry)
-    except Exception:  # noqa: BLE001 - units are a nicety; pixels always work
-        return None
-    return float(size[1]) if size else None

@@ -22,6 +22,9 @@ def fmt_length(metres: float) -> str:
     return f"{metres:.3g} m"
 
 
+#: the line profile's height when it opens (px): enough for a readable y axis
+PROFILE_MIN_HEIGHT = 150
+
 class AmpPhaseViews(QWidget):
     """Amplitude (sequential colormap) beside phase (cyclic colormap, fixed ±π)."""
 
@@ -60,6 +63,7 @@ class AmpPhaseViews(QWidget):
         self.profile_plot.addLegend(offset=(-10, 10))
         self.profile_amp = self.profile_plot.plot([], [], name="amplitude", pen=pg.mkPen("#1f77b4", width=2))
         self.profile_phase = self.profile_plot.plot([], [], name="phase (rad)", pen=pg.mkPen("#d62728", width=2))
+        self.profile_plot.setMinimumHeight(PROFILE_MIN_HEIGHT)  # squashed, its y axis is unreadable
         self.profile_plot.hide()
         self.roi: pg.LineSegmentROI | None = None
 
@@ -69,6 +73,8 @@ class AmpPhaseViews(QWidget):
         row.addWidget(self.amplitude)
         row.addWidget(self.phase)
         split = QSplitter(Qt.Orientation.Vertical)
+        split.setChildrenCollapsible(False)
+        self._split = split
         split.addWidget(images)
         split.addWidget(self.profile_plot)
         split.setSizes([400, 140])
@@ -168,6 +174,9 @@ class AmpPhaseViews(QWidget):
         if self.roi is not None:
             self.roi.setVisible(on)
         self.profile_plot.setVisible(on)
+        if on:  # open with a readable height; the images keep the rest
+            total = sum(self._split.sizes()) or 2 * PROFILE_MIN_HEIGHT
+            self._split.setSizes([max(total - PROFILE_MIN_HEIGHT, 1), PROFILE_MIN_HEIGHT])
         if self.profile_button.isChecked() != on:
             self.profile_button.setChecked(on)
         self._update_profile()

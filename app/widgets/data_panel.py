@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..units import pixel_size_of, range_text
 from .elided_label import ElidedLabel
 
 #: NPZ scans, ptychodus product files (with raw_data) and either file of a ptychodus batch folder
@@ -229,23 +230,24 @@ class DataPanel(QGroupBox):
         items = (
             ("patterns", "Patterns"),
             ("N", "Pattern size"),
-            ("x", "x extent (px)"),
-            ("y", "y extent (px)"),
             ("probe", "Probe"),
             ("gt", "Ground truth"),
+            ("x", "x extent"),
+            ("y", "y extent"),
             ("nphotons", "Photons/pattern"),
         )
+        wide = ("x", "y", "nphotons")  # the long texts (px and µm, photons and source) get a whole row
         for i, (key, title) in enumerate(items):
             value = QLabel("—")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self._values[key] = value
             r, col = divmod(i, 2)
-            if key == "nphotons":  # the longest text gets a whole row
-                r, col = (len(items) + 1) // 2, 0
+            if key in wide:
+                r, col = (len(items) - len(wide) + 1) // 2 + wide.index(key), 0
             caption = QLabel(title + ":")
             caption.setStyleSheet("color: palette(dark);")
             grid.addWidget(caption, r, 2 * col)
-            grid.addWidget(value, r, 2 * col + 1, 1, 3 if key == "nphotons" else 1)
+            grid.addWidget(value, r, 2 * col + 1, 1, 3 if key in wide else 1)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         self.warnings_label = QLabel("")
@@ -516,8 +518,9 @@ class DataPanel(QGroupBox):
         v["patterns"].setText(f"{summary.n_patterns}")
         v["N"].setText(f"{summary.N} × {summary.N}")
         v["probe"].setText(" × ".join(str(s) for s in summary.probe_shape))
-        v["x"].setText(_fmt_range(summary.x_range))
-        v["y"].setText(_fmt_range(summary.y_range))
+        size = pixel_size_of(summary)  # px, and nm / µm when the scan records its pixel size
+        v["x"].setText(_fmt_range(summary.x_range, size))
+        v["y"].setText(_fmt_range(summary.y_range, size))
         v["gt"].setText("yes (objectGuess)" if summary.has_ground_truth else "no")
         if summary.nphotons is None:
             v["nphotons"].setText("not recorded in the file")
@@ -556,9 +559,9 @@ def _unique(paths: list[str]) -> list[str]:
     return out
 
 
-def _fmt_range(r: Any) -> str:
+def _fmt_range(r: Any, size_m: float | None = None) -> str:
     try:
         lo, hi = r
-        return f"{lo:.1f} … {hi:.1f}"
+        return range_text(float(lo), float(hi), size_m)
     except (TypeError, ValueError):
         return str(r)

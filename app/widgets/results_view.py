@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
 from .. import export
 from ..dialogs import error_dialog
 from ..display import display_phase, hsv_image
-from ..metrics_table import comparison_note, metric_table, refinement_note
+from ..metrics_table import comparison_note, metric_table, refinement_note, short_header
+from ..truth_views import TruthImages, truth_images
 from .amp_phase import AmpPhaseViews
 
 
@@ -124,7 +125,13 @@ class ResultsView(QWidget):
         self.amplitude_data: np.ndarray | None = None  # as stored (exports write these, not the display)
         self.phase_data: np.ndarray | None = None
         self.extras: dict[str, Any] = {}
+        self.reference: np.ndarray | None = None  # the scan's objectGuess, for truth / difference
+        self.truth: TruthImages | None = None
         self.last_dialog: QMessageBox | None = None
+
+    def set_reference(self, reference: np.ndarray | None) -> None:
+        """The ground truth (objectGuess) of the scan the next result reconstructs; None: none."""
+        self.reference = None if reference is None else np.asarray(reference)
 
     def show_result(
         self,
@@ -145,6 +152,7 @@ class ResultsView(QWidget):
         self.object = None if obj is None else np.asarray(obj)
         self.extras = dict(extras or {})
         self.run_dir = Path(run_dir) if run_dir else None
+        self.truth = truth_images(self.object, self.reference, metrics)
         self._fill_choices()
         self._redraw()
         self.open_button.setEnabled(self.run_dir is not None)
@@ -152,7 +160,12 @@ class ResultsView(QWidget):
         headers, rows = metric_table(metrics)
         self.metrics.clear()
         self.metrics.setColumnCount(len(headers))
-        self.metrics.setHorizontalHeaderLabels(headers)
+        for j, full in enumerate(headers):  # short headers fit a narrow window; full names on hover
+            item = QTableWidgetItem(short_header(full))
+            item.setToolTip(full)
+            self.metrics.setHorizontalHeaderItem(j, item)
+        if headers:
+            self.metrics.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.metrics.setRowCount(len(rows))
         for i, row in enumerate(rows):
             for j, text in enumerate(row):
@@ -173,6 +186,9 @@ class ResultsView(QWidget):
             choices.append(("Complex view (hue = phase, brightness = amplitude)", "complex"))
         if refined:
             choices.append(("Network-only object (before refinement)", "object_network"))
+        if self.truth is not None:
+            choices.append(("Ground truth (compared region)", "truth"))
+            choices.append(("Difference (reconstruction − truth)", "difference"))
         if self.extras.get("probe_refined") is not None:
             choices.append(("Refined probe", "probe_refined"))
         if self.extras.get("positions_refined") is not None:
@@ -216,6 +232,9 @@ class ResultsView(QWidget):
             self.stack.setCurrentWidget(self.complex_view)
             return
         self.stack.setCurrentWidget(self.images)
+        if key in ("truth", "difference") and self.truth is not None:
+            self._draw_truth(key, self.truth)
+            return
         if key == "probe_refined":
             data, weight, title = np.asarray(self.extras["probe_refined"]), None, "Refined probe"
             if data.ndim == 3:  # incoherent modes: the strongest one
@@ -232,6 +251,16 @@ class ResultsView(QWidget):
             return
         phase = display_phase(data, weight, mask=self.mask_box.isChecked(), remove_ramp=self.ramp_box.isChecked())
         self.images.set_images(np.abs(data).astype(np.float32), phase)
+
+    def _draw_truth(self, key: str, truth: TruthImages) -> None:
+        """Truth or difference as the metrics saw them (their shift, phase plane and amplitude scale)."""
+        if key == "truth":
+            self.images.title, self.images.phase_note = "Ground truth", " (rad)"
+            self.images.set_images(truth.amplitude_truth, truth.phase_truth)
+        else:
+            self.images.title = "Reconstruction − truth"
+            self.images.phase_note = " (rad, after the metrics' offset/ramp removal)"
+            self.images.set_images(truth.amplitude_difference, truth.phase_difference)
 
     def _draw_positions(self) -> None:
         plot = self.positions_plot

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QSpinBo
 
 from ..plotting import INTENSITY_CMAP, PHASE_CMAP, configure_pyqtgraph
 from ..scan_preview import ScanPreview
+from ..units import point_text
 from .image_panel import ImagePanel, label_axes
 
 
@@ -58,10 +59,12 @@ class ScanViews(QWidget):
         grid.setRowStretch(0, 1)
         grid.setRowStretch(2, 1)
         self.preview: ScanPreview | None = None
+        self.pixel_size_m: float | None = None  # object pixel size, for the pattern's position
 
     def set_pixel_size(self, size_m: float | None) -> None:
         """Probe and positions on the object grid: axes in nm / µm when the scan says how big
         its pixels are (the diffraction pattern is in detector pixels and stays unlabelled)."""
+        self.pixel_size_m = size_m
         for panel in (self.probe_amp, self.probe_phase):
             panel.set_pixel_size(size_m)
         label_axes(self.positions.getPlotItem(), size_m)
@@ -99,7 +102,7 @@ class ScanViews(QWidget):
         if index < self.preview.xcoords.size:
             x, y = self.preview.xcoords[index], self.preview.ycoords[index]
             self.marker.setData([x], [y])
-            self.pattern_note.setText(f"at x {x:.1f}, y {y:.1f} px")
+            self.pattern_note.setText("at " + point_text(float(x), float(y), self.pixel_size_m))
 
     def _point_clicked(self, _item: pg.ScatterPlotItem, points, _event=None) -> None:
         """A click on a scan position shows the pattern measured there (the nearest point hit)."""

@@ -4,8 +4,8 @@ Precedence, highest first, resolved field by field (and recorded in ``overrides_
 
 1. ``override``           the explicit ``overrides`` dict (CLI flags, GUI form, API callers)
 2. ``execution_config``   fields the caller set on a :class:`PyTorchExecutionConfig` (those that
-                          differ from its defaults); e.g. ``learning_rate`` also feeds the PT
-                          TrainingConfig, so every config in a payload agrees
+                          differ from its defaults); e.g. ``learning_rate`` (declared once, in the
+                          execution config; the trainer reads it there)
    ``model_archive``      (inference) the geometry the model was trained with; an override that
                           contradicts it is an error, not a silent change of architecture
    ``data_file``          facts of the scan: N from the probe, nphotons from ``_metadata``
@@ -93,8 +93,6 @@ PT_COUNTERPARTS: dict[str, tuple[type, str, Callable[[Any], Any] | None]] = {
     "intensity_scale_trainable": (pt.ModelConfig, "intensity_scale_trainable", None),
     "nepochs": (pt.TrainingConfig, "epochs", None),
     "batch_size": (pt.TrainingConfig, "batch_size", None),
-    "learning_rate": (pt.TrainingConfig, "learning_rate", None),
-    "scheduler": (pt.TrainingConfig, "scheduler", None),
     "nll_weight": (pt.TrainingConfig, "nll", lambda v: 1.0 if v else 0.0),
     "torch_loss_mode": (pt.TrainingConfig, "torch_loss_mode", None),
     "n_groups": (pt.TrainingConfig, "n_groups", None),
@@ -439,7 +437,6 @@ def create_training_payload(
                               gaussian_smoothing_sigma=v["gaussian_smoothing_sigma"],
                               intensity_scale_trainable=v["intensity_scale_trainable"], C_model=C, C_forward=C)
     pt_training = pt.TrainingConfig(epochs=v["nepochs"], batch_size=v["batch_size"],
-                                    learning_rate=v["learning_rate"], scheduler=v["scheduler"],
                                     nll=v["nll_weight"] > 0, torch_loss_mode=v["torch_loss_mode"],
                                     n_groups=v["n_groups"], train_data_file=train_data_file,
                                     test_data_file=v["test_data_file"], output_dir=output_dir)

@@ -20,7 +20,6 @@ from .canonical import (
     DEFAULT_GAUSSIAN_SMOOTHING_SIGMA,
     DEFAULT_GRIDSIZE,
     DEFAULT_INTENSITY_SCALE_TRAINABLE,
-    DEFAULT_LEARNING_RATE,
     DEFAULT_N,
     DEFAULT_N_FILTERS_SCALE,
     DEFAULT_NEIGHBOR_COUNT,
@@ -31,11 +30,9 @@ from .canonical import (
     DEFAULT_PROBE_BIG,
     DEFAULT_PROBE_MASK,
     DEFAULT_PROBE_SCALE,
-    DEFAULT_SCHEDULER,
     DEFAULT_STITCH_WEIGHTING,
     DEFAULT_TORCH_LOSS_MODE,
     DEFAULT_TRAINING_OUTPUT_DIR,
-    SCHEDULERS,
     STITCH_WEIGHTINGS,
     SUPPORTED_N,
     TORCH_LOSS_MODES,
@@ -121,10 +118,6 @@ class TrainingConfig:
                         help="number of passes over the training groups")
     batch_size: int = param(DEFAULT_BATCH_SIZE, group="training", bounds=(1, 65536),
                             help="groups per optimiser step")
-    learning_rate: float = param(DEFAULT_LEARNING_RATE, group="training", bounds=(1e-8, 10.0),
-                                 help="optimiser learning rate")
-    scheduler: str = param(DEFAULT_SCHEDULER, group="training", choices=SCHEDULERS,
-                           help="learning-rate schedule")
     nll: bool = param(True, group="training",
                       help="use the Poisson negative log-likelihood loss (canonical nll_weight 1 or 0)")
     torch_loss_mode: str = param(DEFAULT_TORCH_LOSS_MODE, group="training", choices=TORCH_LOSS_MODES,

@@ -24,6 +24,12 @@ class Footprint:
     fy: torch.Tensor  # (B, 1, 1) fractional row offset
     fx: torch.Tensor  # (B, 1, 1) fractional column offset
     N: int
+    inside: bool = False  # every block pixel is on the canvas (the usual case: no masking needed)
+
+    @property
+    def touched(self) -> torch.Tensor:
+        """Flat indices of the canvas pixels the batch covers (with repeats where patches overlap)."""
+        return self.index.reshape(-1) if self.inside else self.index[self.valid]
 
 
 def footprint(positions: torch.Tensor, N: int, shape: tuple[int, int]) -> Footprint:
@@ -37,12 +43,13 @@ def footprint(positions: torch.Tensor, N: int, shape: tuple[int, int]) -> Footpr
     cols = ci.to(torch.int64)[:, None, None] + ar[None, None, :]
     valid = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
     index = rows.clamp(0, H - 1) * W + cols.clamp(0, W - 1)
-    return Footprint(index=index, valid=valid, fy=(row0 - ri)[:, None, None], fx=(col0 - ci)[:, None, None], N=N)
+    return Footprint(index=index, valid=valid, fy=(row0 - ri)[:, None, None], fx=(col0 - ci)[:, None, None], N=N,
+                     inside=bool(valid.all()))
 
 
 def gather(canvas_flat: torch.Tensor, fp: Footprint) -> torch.Tensor:
     """(B, N, N) bilinear patches of a flat canvas (the same values as extract_patches)."""
-    block = canvas_flat[fp.index] * fp.valid
+    block = canvas_flat[fp.index] if fp.inside else canvas_flat[fp.index] * fp.valid
     fy, fx = fp.fy.to(block.real.dtype), fp.fx.to(block.real.dtype)
     top = block[:, :-1, :-1] * (1 - fx) + block[:, :-1, 1:] * fx
     bottom = block[:, 1:, :-1] * (1 - fx) + block[:, 1:, 1:] * fx
@@ -50,12 +57,17 @@ def gather(canvas_flat: torch.Tensor, fp: Footprint) -> torch.Tensor:
 
 
 def splat(values: torch.Tensor, fp: Footprint, out_flat: torch.Tensor) -> None:
-    """Add the adjoint of :func:`gather` of ``values`` (B, N, N) into ``out_flat`` (in place)."""
+    """Add the adjoint of :func:`gather` of ``values`` (B, N, N) into ``out_flat`` (in place).
+
+    Separable: spread along columns, then along rows (4 products of the patch, as gather's).
+    """
     fy, fx = fp.fy.to(values.real.dtype), fp.fx.to(values.real.dtype)
     B, N = values.shape[0], fp.N
-    block = torch.zeros((B, N + 1, N + 1), dtype=values.dtype, device=values.device)
-    block[:, :-1, :-1] += values * ((1 - fy) * (1 - fx))
-    block[:, :-1, 1:] += values * ((1 - fy) * fx)
-    block[:, 1:, :-1] += values * (fy * (1 - fx))
-    block[:, 1:, 1:] += values * (fy * fx)
-    out_flat.index_add_(0, fp.index[fp.valid], block[fp.valid].to(out_flat.dtype))
+    cols = values.new_zeros((B, N, N + 1))
+    cols[:, :, :-1] = values * (1 - fx)
+    cols[:, :, 1:] += values * fx
+    block = values.new_zeros((B, N + 1, N + 1))
+    block[:, :-1] = cols * (1 - fy)
+    block[:, 1:] += cols * fy
+    block = block.reshape(-1) if fp.inside else block[fp.valid]
+    out_flat.index_add_(0, fp.touched, block.to(out_flat.dtype))

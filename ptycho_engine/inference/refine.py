@@ -246,7 +246,7 @@ def _update(st: _State, rows: np.ndarray, measured: Any, move_probe: bool, move_
     splat((st.P.abs() ** 2).sum(0).expand(len(rows), st.N, st.N), fp, st.power)
     # every canvas pixel the batch covers (with repeats: reads and writes of a repeated pixel carry
     # the same value, so no sort to make them unique is needed)
-    touched = fp.index[fp.valid]
+    touched = fp.touched
     dO = damped_ratio(st.num[touched], st.power[touched], st.alpha)
     st.step[touched] = dO
     directions = [st.P.unsqueeze(0) * gather(st.step, fp).unsqueeze(1)]
@@ -259,9 +259,8 @@ def _update(st: _State, rows: np.ndarray, measured: Any, move_probe: bool, move_
     flat[touched] += steps[0] * dO
     if move_probe:
         st.P += steps[1] * dP
-    st.num[touched] = 0
-    st.power[touched] = 0
-    st.step[touched] = 0
+    for buffer in (st.num, st.power, st.step):
+        buffer.index_fill_(0, touched, 0)
     return float(mis.sum())
 
 

@@ -72,8 +72,6 @@ SHARED = [
     ((can.TrainingConfig, "subsample_seed"), (pt.DataConfig, "subsample_seed"), None),
     ((can.TrainingConfig, "output_dir"), (pt.TrainingConfig, "output_dir"), None),
     ((can.InferenceConfig, "stitch_weighting"), (pt.InferenceConfig, "patch_weighting"), None),
-    ((PyTorchExecutionConfig, "learning_rate"), (pt.TrainingConfig, "learning_rate"), None),
-    ((PyTorchExecutionConfig, "scheduler"), (pt.TrainingConfig, "scheduler"), None),
     ((PyTorchExecutionConfig, "inference_batch_size"), (pt.InferenceConfig, "batch_size"), None),
 ]
 

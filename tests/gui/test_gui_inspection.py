@@ -40,9 +40,13 @@ def test_results_can_be_inspected(qtbot, window, runs, tiny_scans, monkeypatch):
 
     # item 9: what the engine has, each one view; readable metrics, no key twice
     keys = [view.view_choice.itemData(i) for i in range(view.view_choice.count())]
-    assert keys == ["object", "complex", "object_network", "probe_refined", "positions"]
+    assert keys == ["object", "complex", "object_network", "truth", "difference", "probe_refined", "positions"]
     assert view.view_choice.itemText(0) == "Refined object"
-    headers = [view.metrics.horizontalHeaderItem(i).text() for i in range(view.metrics.columnCount())]
+    assert view.show_view("truth")  # the test scan's objectGuess, on the region the metrics compared
+    region = inf.metrics["region"]["canvas"]
+    assert view.images.amplitude.data.shape[0] <= region["row1"] - region["row0"]
+    view.show_view("object")
+    headers = [view.metrics.horizontalHeaderItem(i).toolTip() for i in range(view.metrics.columnCount())]
     assert headers == ["Measure", "Amplitude (refined)", "Phase (refined)", "Amplitude (network only)",
                        "Phase (network only)"]
     measures = [view.metrics.item(i, 0).text() for i in range(view.metrics.rowCount())]

@@ -80,8 +80,9 @@ def test_two_epoch_training_then_inference(qtbot, window, runs, tiny_scans, tmp_
     assert window.results_view.images.phase.data.shape == shown.shape
     assert window.results_view.metrics.rowCount() > 0  # the test scan has ground truth
     table = window.results_view.metrics
-    headers = [table.horizontalHeaderItem(i).text() for i in range(table.columnCount())]
+    headers = [table.horizontalHeaderItem(i).toolTip() for i in range(table.columnCount())]
     assert "Amplitude (network only)" in headers  # the network's own score is shown beside the refined one
+    assert table.horizontalHeaderItem(headers.index("Amplitude (network only)")).text() == "Amp. (net)"
     assert window.results_view.open_button.isEnabled()
     opened_urls: list = []
     monkeypatch.setattr("app.widgets.results_view.QDesktopServices.openUrl", opened_urls.append)

@@ -44,3 +44,18 @@ def test_axes_follow_the_scans_pixel_size(qtbot, window, wait_scan_done, scan_wi
     assert "nm" in probe_axis  # 64 px × 12 nm = 768 nm
     assert "m)" not in _labels(window.scan_views.diffraction.plot)[0]  # detector pixels: not object lengths
     assert "µm" in _labels(window.scan_views.positions.getPlotItem())[0]  # ~0.4–1 µm of scan
+
+
+def test_extents_and_pattern_position_in_px_and_length(qtbot, window, scan_with_pixel_size):
+    extent = window.data_panel._values["x"]
+    assert extent.text().endswith(" px")  # the tiny scan has no pixel size: pixels only
+    assert "px" in window.scan_views.pattern_note.text() and "nm" not in window.scan_views.pattern_note.text()
+    with qtbot.waitSignal(window.scan_loaded, timeout=20_000):
+        window.data_panel.choose(str(scan_with_pixel_size))
+    text = extent.text()  # e.g. '34.5 … 79.5 px (414 … 954 nm)' at 12 nm per pixel
+    lo, hi = (float(v) for v in text.split(" px")[0].split(" … "))
+    assert text.endswith(" nm)"), text
+    lo_nm, hi_nm = (float(v) for v in text.split("(")[1].removesuffix(" nm)").split(" … "))
+    assert lo_nm == pytest.approx(lo * 12, rel=0.01) and hi_nm == pytest.approx(hi * 12, rel=0.01)
+    note = window.scan_views.pattern_note.text()
+    assert " px (" in note and note.endswith("nm)"), note

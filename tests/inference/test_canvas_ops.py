@@ -24,7 +24,7 @@ def test_gather_equals_extract_patches_and_splat_is_its_adjoint() -> None:
     lhs = torch.vdot(gather(obj.reshape(-1), fp).reshape(-1), values.reshape(-1))
     rhs = torch.vdot(obj.reshape(-1), back)
     assert abs(complex(lhs) - complex(rhs)) < 1e-3 * abs(complex(lhs))
-    touched = fp.index[fp.valid]
+    touched = fp.touched
     outside = torch.ones(H * W, dtype=torch.bool)
     outside[touched] = False
     assert back[touched].abs().sum() > 0 and back[outside].abs().max() == 0   # nothing beyond the footprint
