@@ -31,19 +31,20 @@ def _unit(metres: float) -> tuple[str, float]:
     return "m", 1.0
 
 
-def range_text(lo: float, hi: float, size_m: float | None) -> str:
-    """'33.5 … 80.3 px (1.2 … 2.9 µm)'; pixels only without a pixel size."""
-    text = f"{lo:.1f} … {hi:.1f} px"
+def _pair_text(a: float, b: float, size_m: float | None, px_template: str, unit_template: str) -> str:
+    """The pair in px (``px_template``), then in the fitting physical unit when the pixel size is known."""
+    text = px_template.format(f"{a:.1f}", f"{b:.1f}") + " px"
     if not size_m:
         return text
-    unit, scale = _unit(max(abs(lo), abs(hi)) * size_m)
-    return f"{text} ({lo * size_m / scale:.3g} … {hi * size_m / scale:.3g} {unit})"
+    unit, scale = _unit(max(abs(a), abs(b)) * size_m)
+    return f"{text} ({unit_template.format(f'{a * size_m / scale:.3g}', f'{b * size_m / scale:.3g}')} {unit})"
+
+
+def range_text(lo: float, hi: float, size_m: float | None) -> str:
+    """'33.5 … 80.3 px (1.2 … 2.9 µm)'; pixels only without a pixel size."""
+    return _pair_text(lo, hi, size_m, "{} … {}", "{} … {}")
 
 
 def point_text(x: float, y: float, size_m: float | None) -> str:
     """'x 12.0, y 40.0 px (0.14, 0.48 µm)'; pixels only without a pixel size."""
-    text = f"x {x:.1f}, y {y:.1f} px"
-    if not size_m:
-        return text
-    unit, scale = _unit(max(abs(x), abs(y)) * size_m)
-    return f"{text} ({x * size_m / scale:.3g}, {y * size_m / scale:.3g} {unit})"
+    return _pair_text(x, y, size_m, "x {}, y {}", "{}, {}")
