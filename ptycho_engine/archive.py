@@ -37,6 +37,17 @@ MAX_WEIGHTS_BYTES = 4 << 30
 ARCHIVE_BACKENDS = ("pytorch", "tensorflow")
 
 
+def archive_file(model: str | Path) -> Path:
+    """The archive of ``model``: a model directory holding ``wts.h5.zip``, or the archive itself."""
+    p = Path(model)
+    if p.is_dir():
+        p = p / ARCHIVE_NAME
+    if not p.is_file():
+        raise FileNotFoundError(f"Model archive not found: {p} (expected a model directory holding "
+                                f"{ARCHIVE_NAME}, or the archive file)")
+    return p
+
+
 class ArchiveError(ValueError):
     """The archive is missing, corrupt, from a newer engine, or does not match its architecture."""
 

@@ -9,23 +9,9 @@ its ``diffraction_to_obj`` takes (``intensity_scale * normalised amplitudes``).
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-ARCHIVE_NAME = "wts.h5.zip"
-
-
-def resolve_archive(model: str | Path) -> Path:
-    """A model directory holding ``wts.h5.zip``, or the archive itself."""
-    p = Path(model)
-    if p.is_dir():
-        p = p / ARCHIVE_NAME
-    if not p.is_file():
-        raise FileNotFoundError(f"Model archive not found: {p} (expected a model directory holding "
-                                f"{ARCHIVE_NAME}, or the archive file)")
-    return p
 
 
 def _as_groups(amplitudes: Any, N: int, C: int) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -57,9 +43,9 @@ def predict_patches(model: Any, amplitudes: Any, *, offsets: Any = None, device:
     """
     import torch
 
-    from ..archive import LoadedModel, load_archive
+    from ..archive import LoadedModel, archive_file, load_archive
 
-    loaded = model if isinstance(model, LoadedModel) else load_archive(resolve_archive(model), device=device)
+    loaded = model if isinstance(model, LoadedModel) else load_archive(archive_file(model), device=device)
     net = loaded.model
     x, shape = _as_groups(amplitudes, net.N, net.C)
     B = x.shape[0]

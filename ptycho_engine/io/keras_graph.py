@@ -119,20 +119,21 @@ class GraphBuilder:
         return [(name, i, out_shape, out_dtype) for i in range(outputs)]
 
 
-def conv_pool(g: GraphBuilder, x: Tensor, filters: int, convs: list[str]) -> Tensor:
+def two_convs(g: GraphBuilder, x: Tensor, filters: int, convs: list[str]) -> Tensor:
+    """Two 3x3 ReLU convolutions (the reference's block), their layer names appended to ``convs``."""
     for _ in range(2):
         name = g.auto("conv2d")
         convs.append(name)
         x = g.conv(name, x, filters, "relu")
-    return g.pool(x)
+    return x
+
+
+def conv_pool(g: GraphBuilder, x: Tensor, filters: int, convs: list[str]) -> Tensor:
+    return g.pool(two_convs(g, x, filters, convs))
 
 
 def conv_up(g: GraphBuilder, x: Tensor, filters: int, convs: list[str]) -> Tensor:
-    for _ in range(2):
-        name = g.auto("conv2d")
-        convs.append(name)
-        x = g.conv(name, x, filters, "relu")
-    return g.up(x)
+    return g.up(two_convs(g, x, filters, convs))
 
 
 def _levels(N: int) -> int:

@@ -30,7 +30,6 @@ import numpy as np
 from ..archive import ArchiveError
 from . import keras_graph as kg
 
-ARCHIVE_NAME = "wts.h5.zip"
 KERAS_VERSION = "3.15.1"
 #: the reference's defaults for the keys that size its reassembly canvas (params.get_padded_size)
 OFFSET, MAX_POSITION_JITTER = 4, 10
@@ -231,11 +230,10 @@ def build_archive(loaded: Any, source: Path) -> bytes:
 def export_ptychopinn(model_dir: str | Path, output: str | Path) -> Path:
     """Write ``model_dir``'s model as a PtychoPINN ``wts.h5.zip`` at ``output`` (a ``.zip`` file, or a
     folder that gets ``wts.h5.zip``); returns the file. Nothing is written when it fails."""
-    from ..archive import load_archive
-    from ..inference.patch_predictor import resolve_archive
+    from ..archive import ARCHIVE_NAME, archive_file, load_archive
     from .atomic import atomic_writer
 
-    source = resolve_archive(model_dir)
+    source = archive_file(model_dir)
     loaded = load_archive(source)
     data = build_archive(loaded, source)
     out = Path(output)

@@ -21,12 +21,11 @@ _MODEL_EXTRAS = ("log_gain", "intensity_scale", "probe", "input_scale", "counts_
 def convert_archive(source: str | Path, output: str | Path, to: str,
                     keras_weights: str | Path | None = None) -> Path:
     """Write ``output`` (a file, or a folder that gets ``wts.h5.zip``) for backend ``to``; returns it."""
-    from ..archive import ARCHIVE_BACKENDS, ARCHIVE_NAME, load_archive, save_archive
+    from ..archive import ARCHIVE_BACKENDS, ARCHIVE_NAME, archive_file, load_archive, save_archive
 
     if to not in ARCHIVE_BACKENDS:
         raise ValueError(f"convert: --to must be one of {list(ARCHIVE_BACKENDS)}, got {to!r}")
-    src = Path(source)
-    src = src / ARCHIVE_NAME if src.is_dir() else src
+    src = archive_file(source)
     loaded = load_archive(src)
     pinn = loaded.model
     if to == BACKEND or keras_weights is not None:

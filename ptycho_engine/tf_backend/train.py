@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..config.schema import ConfigError
-from ..events import CancelToken, EpochEnd, EventCallback, LogLine, Preview, RunFinished, StepProgress
+from ..events import CancelToken, EpochEnd, EventCallback, LogLine, RunFinished, StepProgress
 
 #: StepProgress events per run (about), as the PyTorch EventEmitter sends
 N_STEP_EVENTS = 100
@@ -54,11 +54,11 @@ def train_tf(payload: Any, on_event: EventCallback, cancel: CancelToken | None) 
     from ..model.pinn import PtychoPINN
     from ..training.data import make_loader
     from ..training.fit import loss_weights
-    from ..training.init_model import load_initial_weights
+    from ..training.init_model import start_and_calibrate
     from ..training.preview import make_preview_fn, preview_groups
     from ..training.run import check_config, check_scan
     from ..training.runtime import ensure_writable, explicitly_set
-    from ..training.scans import calibrate_bank, compute_scales, prepare_scans
+    from ..training.scans import compute_scales, prepare_scans
     from .model import TFPinn
     from .predict import TorchFacade
     from .runtime import import_tf
@@ -86,12 +86,7 @@ def train_tf(payload: Any, on_event: EventCallback, cancel: CancelToken | None) 
                      f"validation; TensorFlow {tf.__version__}, {n_threads} CPU threads"))
     pinn = PtychoPINN.from_config(cfg.model, cfg, first.scan.probe, input_scale=first.input_scale,
                                   counts_scale=first.counts_scale)
-    start = load_initial_weights(pinn, getattr(cfg, "init_model", None))
-    if start is not None:
-        on_event(LogLine(f"starting from the network weights of {start} (scales, probe and gain are this run's)"))
-    g0, _ = calibrate_bank(pinn, scans)
-    on_event(LogLine(f"input scale {float(pinn.input_scale):.4g}, counts scale s² {float(pinn.counts_scale):.4g} "
-                     f"(nphotons {first.nphotons:g}), initial gain exp({g0:.3f})"))
+    start_and_calibrate(pinn, cfg, scans, on_event)  # TF trains one scan: no probe bank
     model = TFPinn.from_torch(pinn)
     M = model.canvas_for(first.grouped.rel)
 
@@ -234,17 +229,9 @@ class _Loop:
             self._checkpoint()
 
     def _preview(self, epoch: int) -> None:
-        from ..io.atomic import atomic_writer
+        from ..training.preview import publish_preview
 
-        try:
-            amplitude, phase = self.preview_fn(self.facade)
-        except Exception as exc:  # a preview must never kill a training run
-            self.on_event(LogLine(f"preview failed: {type(exc).__name__}: {exc}", level="WARNING"))
-            return
-        self.on_event(Preview(epoch=epoch, amplitude=amplitude, phase=phase))
-        with atomic_writer(self.out / "preview.npz", "wb") as fh:
-            np.savez(fh, amplitude=amplitude.astype(np.float32), phase=phase.astype(np.float32),
-                     epoch=np.int64(epoch))
+        publish_preview(self.preview_fn, self.facade, epoch, self.out, self.on_event)
 
     def _checkpoint(self) -> None:
         folder = self.out / "checkpoints"

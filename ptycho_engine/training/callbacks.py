@@ -17,8 +17,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from ..events import EpochEnd, EventCallback, LogLine, Preview, StepProgress
-from ..io.atomic import atomic_write_json, atomic_write_text, atomic_writer
+from ..events import EpochEnd, EventCallback, LogLine, StepProgress
+from ..io.atomic import atomic_write_json, atomic_write_text
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "lr", "elapsed_s")
 
@@ -124,12 +124,6 @@ class EventEmitter(L.Callback):
 
     def make_preview(self, epoch: int, pl_module: L.LightningModule) -> None:
         """Stitch the preview subset with the current weights; emit and save it (never fatal)."""
-        try:
-            amplitude, phase = self.preview_fn(pl_module.model)
-        except Exception as exc:  # a preview must never kill a training run
-            self.on_event(LogLine(f"preview failed: {type(exc).__name__}: {exc}", level="WARNING"))
-            return
-        self.on_event(Preview(epoch=epoch, amplitude=amplitude, phase=phase))
-        with atomic_writer(self.output_dir / "preview.npz", "wb") as fh:
-            np.savez(fh, amplitude=amplitude.astype(np.float32), phase=phase.astype(np.float32),
-                     epoch=np.int64(epoch))
+        from .preview import publish_preview
+
+        publish_preview(self.preview_fn, pl_module.model, epoch, self.output_dir, self.on_event)

@@ -1,11 +1,13 @@
 """Live previews: stitch the object of a small fixed set of groups with the current weights."""
 from __future__ import annotations
 
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from ..events import EventCallback, LogLine, Preview
 from .data import GroupedScan
 
 
@@ -52,3 +54,22 @@ def make_preview_fn(grouped: GroupedScan, ids: np.ndarray, batch_size: int
         return np.abs(obj).astype(np.float32), np.angle(obj).astype(np.float32)
 
     return fn
+
+
+def publish_preview(preview_fn: Callable[[Any], tuple[np.ndarray, np.ndarray]], model: Any, epoch: int,
+                    out_dir: Path, on_event: EventCallback) -> None:
+    """Make the preview with ``model``, emit it and save it as ``preview.npz`` (never fatal).
+
+    Shared by both backends' training loops: a failed preview is a warning, not a failed run.
+    """
+    from ..io.atomic import atomic_writer
+
+    try:
+        amplitude, phase = preview_fn(model)
+    except Exception as exc:  # a preview must never kill a training run
+        on_event(LogLine(f"preview failed: {type(exc).__name__}: {exc}", level="WARNING"))
+        return
+    on_event(Preview(epoch=epoch, amplitude=amplitude, phase=phase))
+    with atomic_writer(Path(out_dir) / "preview.npz", "wb") as fh:
+        np.savez(fh, amplitude=amplitude.astype(np.float32), phase=phase.astype(np.float32),
+                 epoch=np.int64(epoch))

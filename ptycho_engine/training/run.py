@@ -67,9 +67,9 @@ def _train(payload: Any, on_event: EventCallback, cancel: CancelToken | None) ->
     from ..model.pinn import PtychoPINN
     from .data import make_loader, wants_pinned_memory
     from .fit import FitJob, fit_and_save, loss_weights
-    from .init_model import load_initial_weights
+    from .init_model import start_and_calibrate
     from .preview import make_preview_fn, preview_groups
-    from .scans import calibrate_bank, compute_scales, describe, pixel_masks, prepare_scans, raw_bank
+    from .scans import compute_scales, describe, pixel_masks, prepare_scans, raw_bank
     from .trainer import check_strategy
 
     cfg = payload.tf_training_config
@@ -110,12 +110,7 @@ def _train(payload: Any, on_event: EventCallback, cancel: CancelToken | None) ->
     if state.resume:
         bank = raw_bank(scans)  # the checkpoint brings the calibrated bank and gain
     else:
-        start = load_initial_weights(model, getattr(cfg, "init_model", None))
-        if start is not None:
-            on_event(LogLine(f"starting from the network weights of {start} (scales, probe and gain are this run's)"))
-        g0, bank = calibrate_bank(model, scans)
-        on_event(LogLine(f"input scale {float(model.input_scale):.4g}, counts scale s² {float(model.counts_scale):.4g} "
-                         f"(nphotons {first.nphotons:g}), initial gain exp({g0:.3f})"))
+        bank = start_and_calibrate(model, cfg, scans, on_event)
 
     batch_size = int(cfg.batch_size)
     pin = wants_pinned_memory(str(exe.accelerator))
